@@ -1,0 +1,3 @@
+from nexio_lite.cli import main
+
+raise SystemExit(main())

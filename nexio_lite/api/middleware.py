@@ -1,0 +1,73 @@
+"""Middleware: a request id on every request and log line, and errors as JSON.
+
+Every error leaves as the JSON body of API.md §3: our own `ApiError`s as they are,
+aiohttp's HTTP exceptions translated, and anything unexpected as a 500 `internal` that
+is logged with the request id and never shows a stack trace to the client.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from nexio_lite.api.responses import error_response
+from nexio_lite.errors import ApiError
+from nexio_lite.logs import get_logger
+
+log = get_logger("nexio_lite.api")
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _translate(exc: web.HTTPException) -> ApiError:
+    code = _HTTP_CODES.get(exc.status, "invalid_request" if exc.status < 500 else "internal")
+    if exc.status == 404:
+        message = "Not found"
+    elif exc.status == 413:
+        message = "Request body is too large"
+    else:
+        message = exc.reason
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return ApiError(exc.status, code, message, headers=headers)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id", "")
+    if not (0 < len(request_id) <= 64 and request_id.isprintable()):
+        request_id = "req_" + secrets.token_hex(8)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await _answer(request, handler, request_id)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_translate(exc))
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        return error_response(
+            ApiError(500, "internal", f"Internal error (request id {request_id})")
+        )

@@ -1,0 +1,42 @@
+"""The job envelope of API.md §5, rendered from a stored Job.
+
+The result of a completed job is stored as JSON text and spliced in as it is, so
+reading a job never re-parses (or re-orders) its candidates: the webhook body and the
+GET body are the same bytes.
+"""
+
+from __future__ import annotations
+
+from nexio_lite.api.responses import dumps
+from nexio_lite.models import EVALUATION, Job, JobStatus, iso_ms
+
+
+def envelope(job: Job, base_url: str) -> str:
+    head: dict[str, object] = {"id": job.id}
+    if job.type == EVALUATION:
+        head["eval_id"] = job.id
+    duration = (
+        job.completed_at - job.started_at
+        if job.completed_at is not None and job.started_at is not None
+        else None
+    )
+    head.update(
+        type=job.type,
+        status=job.status.value,
+        created_at=iso_ms(job.created_at),
+        updated_at=iso_ms(job.updated_at),
+        started_at=iso_ms(job.started_at),
+        completed_at=iso_ms(job.completed_at),
+        duration_ms=duration,
+        attempts=job.attempts,
+    )
+    text = dumps(head)
+    if job.status is JobStatus.COMPLETED and job.result:
+        inner = job.result.strip()[1:-1]
+        if inner:
+            text = text[:-1] + "," + inner + "}"
+        if job.type == EVALUATION:
+            text = text[:-1] + ',"audit":' + dumps(f"{base_url}/traces/{job.id}") + "}"
+    elif job.status is JobStatus.FAILED and job.error:
+        text = text[:-1] + ',"error":' + job.error + "}"
+    return text

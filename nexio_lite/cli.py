@@ -1,0 +1,242 @@
+"""The `nexio-lite` command (API.md §1): argument handling and calls, nothing more.
+
+Every command exits non-zero with one line on stderr when its input is bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from nexio_lite import __version__
+from nexio_lite.admin import Admin, DemoReady
+from nexio_lite.config import Settings, load_settings
+from nexio_lite.errors import NexioError
+from nexio_lite.models import SCOPES, iso_ms
+from nexio_lite.pipeline.pool import DEMO_POOL_ID, DEMO_SIZE, MAX_SIZE
+
+ORG_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")
+
+
+class UsageError(NexioError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nexio-lite: {message} (see --help)\n")
+
+
+def _org(value: str) -> str:
+    if not ORG_RE.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"invalid organization {value!r}: 1-64 lowercase letters, digits, '-' or '_'"
+        )
+    return value
+
+
+def _pool_id(value: str) -> str:
+    if not 1 <= len(value) <= 128 or not value.isprintable() or value != value.strip():
+        raise argparse.ArgumentTypeError(f"invalid pool id {value!r}: 1-128 printable characters")
+    return value
+
+
+def _scopes(value: str) -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise argparse.ArgumentTypeError(
+            f"invalid scopes {value!r}: use a comma-separated list of {', '.join(SCOPES)}"
+        )
+    return tuple(dict.fromkeys(scopes))
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value) if len(value) == 10 else _bad_date(value)
+    except ValueError:
+        return _bad_date(value)
+
+
+def _bad_date(value: str) -> NoReturn:
+    raise argparse.ArgumentTypeError(f"invalid date {value!r}: use YYYY-MM-DD")
+
+
+def _size(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"invalid size {value!r}: 1 to {MAX_SIZE}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nexio-lite", description="Self-hosted evaluation-jobs service.")
+    p.add_argument("--version", action="version", version=f"nexio-lite {__version__}")
+    p.add_argument("--config", help="configuration file (default: config.toml, or NEXIO_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the API, the workers and the webhook sender")
+    serve.add_argument("--host", help="bind address (server.host)")
+    serve.add_argument("--port", type=int, help="TCP port (server.port)")
+
+    orgs = sub.add_parser("orgs", help="organizations").add_subparsers(dest="action", required=True)
+    orgs.add_parser("create", help="create an organization").add_argument("org", type=_org)
+    orgs.add_parser("rotate-secret", help="new webhook signing secret").add_argument(
+        "org", type=_org
+    )
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    kc = keys.add_parser("create", help="create an API key (printed once)")
+    kc.add_argument("--org", type=_org, required=True)
+    kc.add_argument("--scopes", type=_scopes, help=f"comma-separated: {','.join(SCOPES)}")
+    kc.add_argument("--name", default="", help="a label for the key")
+    keys.add_parser("list", help="list keys").add_argument("--org", type=_org, required=True)
+    keys.add_parser("revoke", help="revoke a key").add_argument("key_id")
+
+    pools = sub.add_parser("pools", help="carrier pools").add_subparsers(
+        dest="action", required=True
+    )
+    pi = pools.add_parser("import", help="import a pool file (.csv, .json, .jsonl)")
+    pi.add_argument("--org", type=_org, required=True)
+    pi.add_argument("--pool", type=_pool_id, required=True)
+    pi.add_argument("--as-of", type=_date, help="date of the data (default: today)")
+    pi.add_argument("file", type=Path)
+    pd = pools.add_parser("demo", help="generate the synthetic demo pool")
+    pd.add_argument("--org", type=_org, required=True)
+    pd.add_argument("--pool", type=_pool_id, default=DEMO_POOL_ID)
+    pd.add_argument("--size", type=_size, default=DEMO_SIZE)
+    pools.add_parser("list", help="list pools").add_argument("--org", type=_org, required=True)
+
+    sub.add_parser("demo", help="set up a demo organization, key and pool, and say how to call")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, overrides=_overrides(args))
+        if args.command == "serve":
+            from nexio_lite.server import serve
+
+            serve(settings)
+            return 0
+        lines = asyncio.run(_admin_command(settings, args))
+    except (NexioError, OSError) as exc:
+        print(f"nexio-lite: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    server: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        server["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        server["port"] = args.port
+    return {"server": server} if server else {}
+
+
+async def _admin_command(settings: Settings, args: argparse.Namespace) -> list[str]:
+    async with Admin.open(settings) as admin:
+        command = f"{args.command} {getattr(args, 'action', '')}".strip()
+        handler = _HANDLERS[command]
+        return await handler(admin, args, settings)
+
+
+Handler = Callable[[Admin, argparse.Namespace, Settings], Awaitable[list[str]]]
+
+
+async def _orgs_create(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    org = await admin.create_org(args.org)
+    return [f"created organization {org.id}", "webhook signing secret:", org.webhook_secret]
+
+
+async def _orgs_rotate(admin: Admin, args: argparse.Namespace, s: Settings) -> list[str]:
+    org = await admin.rotate_secret(args.org)
+    hours = s.webhooks.rotation_overlap_hours
+    return [f"rotated the webhook secret of {org.id}; the previous one also signs for "
+            f"{hours:g} hours", org.webhook_secret]  # fmt: skip
+
+
+async def _keys_create(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    key, secret = await admin.create_key(args.org, args.scopes, args.name)
+    return [key.id, f"organization: {key.org_id}", f"scopes: {','.join(key.scopes)}",
+            "the key is shown once; only its hash is stored:", secret]  # fmt: skip
+
+
+async def _keys_list(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    rows = []
+    for k in await admin.list_keys(args.org):
+        status = "active" if k.active else "revoked"
+        fields = [k.id, k.name or "-", ",".join(k.scopes), iso_ms(k.created_at),
+                  iso_ms(k.last_used_at) or "-", status]  # fmt: skip
+        rows.append("\t".join(str(f) for f in fields))
+    return rows
+
+
+async def _keys_revoke(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    await admin.revoke_key(args.key_id)
+    return [f"revoked {args.key_id}"]
+
+
+async def _pools_import(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    pool = await admin.import_pool_file(args.org, args.pool, args.file, args.as_of)
+    return [f"imported {pool.pool_id} version {pool.version}: {pool.size} carriers, "
+            f"as of {pool.as_of}, sha256 {pool.sha256}"]  # fmt: skip
+
+
+async def _pools_demo(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    pool = await admin.demo_pool(args.org, args.pool, args.size)
+    return [f"{pool.pool_id} version {pool.version}: {pool.size} carriers, "
+            f"as of {pool.as_of}, sha256 {pool.sha256}"]  # fmt: skip
+
+
+async def _pools_list(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    return ["\t".join([p.pool_id, str(p.version), str(p.size), p.as_of, p.sha256])
+            for p in await admin.list_pools(args.org)]  # fmt: skip
+
+
+async def _demo(admin: Admin, _: argparse.Namespace, settings: Settings) -> list[str]:
+    ready = await admin.demo()
+    return demo_text(ready, settings.base_url)
+
+
+def demo_text(ready: DemoReady, base_url: str) -> list[str]:
+    body = (
+        '{"profile": {"entity": "acme-manufacturing", "state": "CA", '
+        '"line": "professional_liability", "revenue": 12000000}, "pool": "carriers:all"}'
+    )
+    return [
+        "nexio_lite demo is ready:",
+        f"  organization  {ready.org_id} (webhook secret: {ready.webhook_secret})",
+        f"  pool          {ready.pool.pool_id} v{ready.pool.version}, {ready.pool.size} "
+        f"carriers, as of {ready.pool.as_of}",
+        f"  API key       {ready.api_key}   (shown once; only its hash is stored)",
+        "",
+        "Submit the seed's example job:",
+        f"  curl -s -X POST {base_url}/api/v1/jobs -H 'Content-Type: application/json' \\",
+        f"       -H 'X-API-Key: {ready.api_key}' -d '{body}'",
+        "Then poll it (EVAL_ID from the answer), and read its audit trace:",
+        f"  curl -s {base_url}/api/v1/jobs/EVAL_ID -H 'X-API-Key: {ready.api_key}'",
+        f"  curl -s {base_url}/traces/EVAL_ID?level=summary -H 'X-API-Key: {ready.api_key}'",
+    ]
+
+
+_HANDLERS: dict[str, Handler] = {
+    "orgs create": _orgs_create,
+    "orgs rotate-secret": _orgs_rotate,
+    "keys create": _keys_create,
+    "keys list": _keys_list,
+    "keys revoke": _keys_revoke,
+    "pools import": _pools_import,
+    "pools demo": _pools_demo,
+    "pools list": _pools_list,
+    "demo": _demo,
+}

@@ -1,0 +1,136 @@
+"""Domain records shared by the store, the workers and the API. Times are integer
+milliseconds since the Unix epoch (UTC); they are formatted only at the edges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+import time
+
+import attrs
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+SCOPES: tuple[str, ...] = ("jobs:write", "jobs:read", "traces:read", "admin")
+DEFAULT_SCOPES: tuple[str, ...] = ("jobs:write", "jobs:read", "traces:read")
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+EVALUATION = "evaluation"
+
+
+def random_id(prefix: str, length: int = 20) -> str:
+    """`prefix` + `length` random base62 characters (about 119 bits for 20)."""
+    return prefix + "".join(secrets.choice(BASE62) for _ in range(length))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and `Z`, or None."""
+    if ms is None:
+        return None
+    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@attrs.frozen
+class Org:
+    id: str
+    webhook_secret: str
+    previous_secret: str | None
+    secret_rotated_at: int | None
+    created_at: int
+
+
+@attrs.frozen
+class ApiKey:
+    id: str
+    org_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@attrs.frozen
+class PoolVersion:
+    """One immutable version of an organization's pool (the data lives in the store)."""
+
+    org_id: str
+    pool_id: str
+    version: int
+    generator: str
+    size: int
+    as_of: str
+    sha256: str
+    created_at: int
+
+
+@attrs.frozen
+class NewJob:
+    """What the API hands to the store at submit time."""
+
+    id: str
+    org_id: str
+    type: str
+    request: str  # the normalized request as JSON text
+    created_at: int
+    pool_id: str | None = None
+    pool_version: int | None = None
+    webhook_url: str | None = None
+
+
+@attrs.frozen
+class Job:
+    seq: int
+    id: str
+    org_id: str
+    type: str
+    status: JobStatus
+    request: str
+    created_at: int
+    updated_at: int
+    pool_id: str | None = None
+    pool_version: int | None = None
+    webhook_url: str | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+    attempts: int = 0
+    lease_until: int | None = None
+    claim_token: str | None = None
+    result: str | None = None  # JSON object text of the type's result fields
+    error: str | None = None  # JSON object text {code, message, details}
+    stages: str | None = None  # JSON list text of pipeline stage timings
+
+
+@attrs.frozen
+class Claim:
+    """A job a worker holds: only this token may renew, complete, fail or release it."""
+
+    job: Job
+    token: str
+
+
+@attrs.frozen
+class ReapReport:
+    requeued: tuple[str, ...]
+    failed: tuple[str, ...]

@@ -1,0 +1,252 @@
+"""Per-carrier static facts and the rule constants of `ci-rules-v1` (DOMAIN.md §4–6).
+
+A `CarrierFacts` holds everything about one carrier that does not depend on the
+profile: it is computed once per pool version by `build_facts` and then read by the
+filter, scoring, ranking and reasoning code. All numbers are integers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+
+from nexio_lite.pipeline.reasoning import (
+    am_best_clause,
+    format_band,
+    middle_clauses,
+    placement_clause,
+    service_clause,
+    tail_clauses,
+)
+from nexio_lite.pipeline.schema import AM_BEST_SCALE, Carrier
+
+# --- constants (DOMAIN.md §5–6); the trace's `constants` header is built from these ---
+LINE_APPETITE_POINTS: dict[str, int] = {"target": 2, "standard": 1, "limited": 0}
+BREADTH_POINTS: dict[str, int] = {"broad": 2, "standard": 1, "restricted": 0}
+BINDING_POINTS: dict[str, int] = {"instant": 2, "delegated": 1, "submission": 0}
+ACCESS_POINTS: dict[str, int] = {"direct": 1, "wholesale": 0}
+# (highest FSC numeral that is penalised); FSC null is penalised too.
+FSC_PENALTY_MAX = 6
+PENALISED_OUTLOOKS: frozenset[str] = frozenset({"negative", "developing"})
+# Rating rank: index on the A++ … D scale; anything off the scale ranks below all of it.
+RATING_RANK: dict[str, int] = {r: i for i, r in enumerate(AM_BEST_SCALE)}
+OFF_SCALE_RANK = 99
+# Financial base level: A++/A+ -> 1, A/A- -> 2, B++ -> 3, anything lower -> 4.
+FINANCIAL_BASE: dict[str, int] = {"A++": 1, "A+": 1, "A": 2, "A-": 2, "B++": 3}
+# Service level by complaint index x100: (upper bound inclusive, level); above all -> L4.
+SERVICE_THRESHOLDS: tuple[tuple[int, int], ...] = ((50, 1), (100, 2), (200, 3))
+SERVICE_NULL_LEVEL = 3
+# Turnaround points: (upper bound inclusive in days, points); above -> 0; null -> 0.
+TURNAROUND_POINTS: tuple[tuple[int, int], ...] = ((2, 2), (5, 1))
+# lvl(points; a, b, c) thresholds of the points-based dimensions.
+POINT_LEVELS: tuple[int, int, int] = (4, 3, 2)
+# Completeness: the nullable fields counted, in this order.
+COMPLETENESS_FIELDS: tuple[str, ...] = (
+    "complaint_index_x100",
+    "am_best_fsc",
+    "quote_turnaround_days",
+    "naic_code",
+)
+
+# name_rank occupies the low bits of the ranking tail key (pools of up to 2^24 carriers).
+NAME_RANK_BITS = 24
+
+# Bits of the restrictions a missing profile field leaves `unverified` (F07 … F12).
+BIT_F07, BIT_F08, BIT_F09, BIT_F10, BIT_F11, BIT_F12 = 1, 2, 4, 8, 16, 32
+
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
+
+
+def roman_to_int(numeral: str) -> int:
+    """Value of a standard (subtractive) roman numeral such as "XI" or "IV"."""
+    total = 0
+    prev = 0
+    for ch in reversed(numeral):
+        value = _ROMAN[ch]
+        if value < prev:
+            total -= value
+        else:
+            total += value
+            prev = value
+    return total
+
+
+def lvl(points: int, a: int, b: int, c: int) -> int:
+    """DOMAIN.md §5 shorthand: 1 if points >= a, 2 if >= b, 3 if >= c, otherwise 4."""
+    if points >= a:
+        return 1
+    if points >= b:
+        return 2
+    if points >= c:
+        return 3
+    return 4
+
+
+def turnaround_points(days: int | None) -> int:
+    """+2 for a quote within 2 days, +1 within 5, 0 otherwise or when unknown."""
+    if days is None:
+        return 0
+    for bound, points in TURNAROUND_POINTS:
+        if days <= bound:
+            return points
+    return 0
+
+
+def service_level(ci_x100: int | None) -> int:
+    """Service level from the complaint index x100 (null -> L3)."""
+    if ci_x100 is None:
+        return SERVICE_NULL_LEVEL
+    for bound, level in SERVICE_THRESHOLDS:
+        if ci_x100 <= bound:
+            return level
+    return 4
+
+
+def financial_parts(c: Carrier) -> tuple[int, int, int]:
+    """(base, fsc_penalty, outlook_penalty) of the financial dimension."""
+    base = FINANCIAL_BASE.get(c.am_best_rating, 4)
+    fsc = c.am_best_fsc
+    fsc_penalty = 1 if fsc is None or roman_to_int(fsc) <= FSC_PENALTY_MAX else 0
+    outlook_penalty = 1 if c.rating_outlook in PENALISED_OUTLOOKS else 0
+    return base, fsc_penalty, outlook_penalty
+
+
+def placement_points(c: Carrier) -> int:
+    """Binding authority + turnaround + access points (0 … 5)."""
+    return (
+        BINDING_POINTS[c.binding_authority]
+        + turnaround_points(c.quote_turnaround_days)
+        + ACCESS_POINTS[c.access]
+    )
+
+
+def null_fields(c: Carrier) -> tuple[str, ...]:
+    """The completeness fields that are null, in COMPLETENESS_FIELDS order."""
+    return tuple(name for name in COMPLETENESS_FIELDS if getattr(c, name) is None)
+
+
+def completeness_points(nulls: int) -> int:
+    """0 nulls -> 2, 1 -> 1, 2 or more -> 0."""
+    return 2 if nulls == 0 else 1 if nulls == 1 else 0
+
+
+def restriction_bits(c: Carrier) -> int:
+    """Bits of F07–F12 restrictions the carrier has (F12 always: every carrier has max_limit)."""
+    bits = BIT_F12
+    if c.naics_excluded:
+        bits |= BIT_F07
+    if c.min_years_in_business > 0:
+        bits |= BIT_F08
+    if c.max_loss_ratio_pct is not None:
+        bits |= BIT_F09
+    if c.max_claims_3yr is not None:
+        bits |= BIT_F10
+    if c.max_employees is not None:
+        bits |= BIT_F11
+    return bits
+
+
+@attrs.frozen(slots=True)
+class CarrierFacts:
+    """Profile-independent facts of one carrier, derived from `carrier` alone.
+
+    Guarantees: `financial_level`, `placement_base_level` and `service_level` are the
+    DOMAIN.md §5 levels before any profile-dependent adjustment; `name_rank` orders
+    carriers by (name, carrier_id) code point; clause strings are the exact §6 texts.
+    """
+
+    index: int
+    carrier: Carrier
+    carrier_id: str
+    name: str
+    active: bool
+    line_points: dict[str, int]
+    states: frozenset[str]
+    target_states: frozenset[str]
+    surplus: bool
+    rating_rank: int
+    naics_excluded: tuple[str, ...]
+    naics_target: tuple[str, ...]
+    min_revenue: int
+    max_revenue: int
+    band_min: int
+    band_max: int
+    min_years: int
+    max_lr_bp: int | None
+    max_claims: int | None
+    max_employees: int | None
+    max_limit: int
+    breadth_points: int
+    financial_level: int
+    min_premium: int
+    rate_index: int
+    placement_points: int
+    placement_base_level: int
+    turnaround: int | None
+    service_level: int
+    data_ord: int
+    null_fields: tuple[str, ...]
+    completeness_points: int
+    restrict_bits: int
+    name_rank: int
+    middle_clauses: str
+    tail_clauses: str
+
+
+def build_facts(index: int, c: Carrier, name_rank: int) -> CarrierFacts:
+    """Derive the static facts of carrier `c` (its position `index` in the pool)."""
+    base, fsc_penalty, outlook_penalty = financial_parts(c)
+    points = placement_points(c)
+    nulls = null_fields(c)
+    ci = c.complaint_index_x100
+    tail = tail_clauses(
+        placement_clause(c.binding_authority, c.quote_turnaround_days, c.access, c.market_type),
+        service_clause(service_level(ci), ci),
+    )
+    return CarrierFacts(
+        index=index,
+        carrier=c,
+        carrier_id=c.carrier_id,
+        name=c.name,
+        active=c.status == "active",
+        line_points={line: LINE_APPETITE_POINTS[app] for line, app in c.lines.items()},
+        states=frozenset(c.states),
+        target_states=frozenset(c.target_states),
+        surplus=c.market_type == "surplus",
+        rating_rank=RATING_RANK.get(c.am_best_rating, OFF_SCALE_RANK),
+        naics_excluded=tuple(c.naics_excluded),
+        naics_target=tuple(c.naics_target),
+        min_revenue=c.min_revenue,
+        max_revenue=c.max_revenue,
+        band_min=c.band_min,
+        band_max=c.band_max,
+        min_years=c.min_years_in_business,
+        max_lr_bp=None if c.max_loss_ratio_pct is None else c.max_loss_ratio_pct * 100,
+        max_claims=c.max_claims_3yr,
+        max_employees=c.max_employees,
+        max_limit=c.max_limit,
+        breadth_points=BREADTH_POINTS[c.coverage_breadth],
+        financial_level=min(4, base + fsc_penalty + outlook_penalty),
+        min_premium=c.min_premium,
+        rate_index=c.rate_index,
+        placement_points=points,
+        placement_base_level=lvl(points, *POINT_LEVELS),
+        turnaround=c.quote_turnaround_days,
+        service_level=service_level(c.complaint_index_x100),
+        data_ord=_as_date(c.data_as_of).toordinal(),
+        null_fields=nulls,
+        completeness_points=completeness_points(len(nulls)),
+        restrict_bits=restriction_bits(c),
+        name_rank=name_rank,
+        middle_clauses=middle_clauses(
+            format_band(c.band_min, c.band_max),
+            am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
+        ),
+        tail_clauses=tail,
+    )
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    """Accept a date or its ISO text (pools may carry either)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)

@@ -1,0 +1,575 @@
+"""From raw HTTP body to a validated evaluation request (API.md §3–4, DOMAIN.md §2).
+
+Three steps, each with a guarantee:
+
+- `parse_json_body` turns bytes into a JSON value or raises `BodyError`; it never raises
+  anything else. Non-integer number literals arrive as `Decimal` (their decimal text kept),
+  integer literals as `int`, `true`/`false` as `bool`.
+- `validate_request` checks the envelope and the profile, collecting *every* problem into one
+  list of `Detail`s sorted by `(field, code)`, or returns a `ValidatedRequest`.
+- `parse_profile` / `load_request` rebuild the records from the stored normalized request.
+
+The stored form (`ValidatedRequest.normalized`) is plain JSON: the request as sent, keys in a
+canonical order, `null`s and empty `options` dropped, and `profile.loss_ratio`, when it was a
+non-integer literal, stored as its decimal *text* (a JSON string such as `"0.10000"`) so that
+re-reading it never goes through binary float. Defaults are not written into it: they are
+re-applied (and reported in `defaults_applied`) by `parse_profile`.
+
+This runs on every submit: plain dict loops, precompiled whole-string patterns, no models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from nexio_lite.errors import NexioError
+from nexio_lite.pipeline.schema import (
+    AM_BEST_SCALE,
+    DEFAULT_MIN_AM_BEST,
+    DEFAULT_REQUESTED_LIMIT,
+    LINES,
+    NAICS_SECTORS,
+    STATES,
+    Options,
+    Profile,
+)
+
+INVALID_JSON_MESSAGE = "Request body is not valid JSON"
+NOT_AN_OBJECT_MESSAGE = "Request body must be a JSON object"
+
+# Profile fields in DOMAIN.md §2 table order (also the order of stored and rendered profiles).
+PROFILE_FIELDS: tuple[str, ...] = (
+    "entity",
+    "state",
+    "line",
+    "revenue",
+    "naics",
+    "employees",
+    "years_in_business",
+    "loss_ratio",
+    "claims_3yr",
+    "requested_limit",
+    "effective_date",
+    "admitted_only",
+    "min_am_best",
+)
+REQUIRED_PROFILE_FIELDS: tuple[str, ...] = ("entity", "state", "line", "revenue")
+ENVELOPE_FIELDS: frozenset[str] = frozenset({"profile", "pool", "webhook_url", "options"})
+OPTIONS_FIELDS: frozenset[str] = frozenset({"as_of", "limit"})
+
+POOL_MAX_CHARS = 128
+LIMIT_MIN, LIMIT_MAX = 1, 10_000
+
+_ENTITY_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_NAICS_RE = re.compile(r"[0-9]{2,6}")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+_EFFECTIVE_MIN = dt.date(2000, 1, 1)
+_EFFECTIVE_MAX = dt.date(2099, 12, 31)
+_LOSS_RATIO_MAX = 10
+_STATE_SET = frozenset(STATES)
+_LINE_SET = frozenset(LINES)
+_AM_BEST_SET = frozenset(AM_BEST_SCALE)
+
+
+class BodyError(NexioError):
+    """The body is not usable JSON (or not an object): answered as 400 `invalid_request`
+    with this message and empty `details`."""
+
+
+@attrs.frozen
+class Detail:
+    """One validation problem: `field` is a dotted path (`profile.revenue`), `code` one of
+    required/type/range/enum/format/unknown_field/conflict, `message` the exact text."""
+
+    field: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The API's detail object, keys in the order field, code, message."""
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@attrs.frozen
+class ValidatedRequest:
+    """A request that passed every field check (the pool id is not yet looked up and the
+    webhook URL not yet vetted). `normalized` is the JSON-ready form to store (module doc)."""
+
+    profile: Profile
+    pool: str
+    webhook_url: str | None
+    options: Options
+    normalized: dict[str, Any]
+
+
+# ---------------------------------------------------------------- JSON body
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """True if any string (key or value) holds an unpaired surrogate from a `\\u` escape:
+    such text cannot be encoded as UTF-8, so it could not be stored or echoed back."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if _SURROGATE_RE.search(item):
+                return True
+        elif type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
+def parse_json_body(raw: bytes) -> object:
+    """Parse a request body as strict JSON.
+
+    Guarantees: returns the JSON value (`dict`, `list`, `str`, `int`, `Decimal` for number
+    literals with a fraction or exponent, `bool`, `None`) or raises `BodyError`; never any
+    other exception. Refused: invalid UTF-8, a byte-order mark, syntax errors, `NaN` and
+    `Infinity`, nesting too deep for the parser, integer literals beyond Python's digit
+    limit or exponents beyond Decimal's, and strings with unpaired surrogate escapes.
+    Duplicate keys keep the last value (as `json.loads` does).
+    """
+    try:
+        text = bytes(raw).decode("utf-8")
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, ArithmeticError, RecursionError, TypeError) as exc:
+        raise BodyError(INVALID_JSON_MESSAGE) from exc
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise BodyError(INVALID_JSON_MESSAGE)
+    return value
+
+
+# ---------------------------------------------------------------- profile field checks
+
+# A check returns None when the value is valid, else (code, message).
+_Check = Callable[[Any], tuple[str, str] | None]
+
+
+def _is_number(v: object) -> bool:
+    t = type(v)
+    return t is int or (t is Decimal and v.is_finite())  # type: ignore[union-attr]
+
+
+def _int_check(name: str, lo: int, hi: int) -> _Check:
+    type_err = ("type", f"profile.{name} must be an integer")
+    range_err = ("range", f"profile.{name} must be between {lo} and {hi}")
+
+    def check(v: Any) -> tuple[str, str] | None:
+        if type(v) is not int:
+            return type_err
+        if v < lo or v > hi:
+            return range_err
+        return None
+
+    return check
+
+
+def _enum_check(name: str, allowed: frozenset[str], message: str) -> _Check:
+    type_err = ("type", f"profile.{name} must be a string")
+    enum_err = ("enum", message)
+
+    def check(v: Any) -> tuple[str, str] | None:
+        if type(v) is not str:
+            return type_err
+        return None if v in allowed else enum_err
+
+    return check
+
+
+def _format_check(name: str, is_valid: Callable[[str], bool], message: str) -> _Check:
+    type_err = ("type", f"profile.{name} must be a string")
+    format_err = ("format", message)
+
+    def check(v: Any) -> tuple[str, str] | None:
+        if type(v) is not str:
+            return type_err
+        return None if is_valid(v) else format_err
+
+    return check
+
+
+def _valid_naics(v: str) -> bool:
+    return _NAICS_RE.fullmatch(v) is not None and v[:2] in NAICS_SECTORS
+
+
+def _parse_date(v: str) -> dt.date | None:
+    """A real calendar date written exactly `YYYY-MM-DD`, else None."""
+    if _DATE_RE.fullmatch(v) is None:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def _valid_effective_date(v: str) -> bool:
+    d = _parse_date(v)
+    return d is not None and _EFFECTIVE_MIN <= d <= _EFFECTIVE_MAX
+
+
+def _decimal_parts(d: Decimal) -> tuple[int, str, int]:
+    """(sign, coefficient digits without trailing zeros, exponent of the last kept digit).
+    A zero value gives an empty coefficient."""
+    sign, digits, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    coefficient = text.lstrip("0").rstrip("0")
+    if not coefficient:
+        return sign, "", 0
+    return sign, coefficient, exponent + len(text) - len(text.rstrip("0"))
+
+
+def _has_at_most_4_decimals(d: Decimal) -> bool:
+    """True if `d × 10000` is a whole number, read from the decimal digits (no rounding
+    context is involved, so `0.10000` passes and `0.12345000000000000000000000001` fails)."""
+    _sign, coefficient, exponent = _decimal_parts(d)
+    return not coefficient or exponent >= -4
+
+
+_LOSS_RATIO_TYPE = ("type", "profile.loss_ratio must be a number")
+_LOSS_RATIO_RANGE = ("range", f"profile.loss_ratio must be between 0 and {_LOSS_RATIO_MAX}")
+_LOSS_RATIO_FORMAT = ("format", "profile.loss_ratio must have at most 4 decimal places")
+
+
+def _check_loss_ratio(v: Any) -> tuple[str, str] | None:
+    if not _is_number(v):
+        return _LOSS_RATIO_TYPE
+    if v < 0 or v > _LOSS_RATIO_MAX:
+        return _LOSS_RATIO_RANGE
+    if type(v) is Decimal and not _has_at_most_4_decimals(v):
+        return _LOSS_RATIO_FORMAT
+    return None
+
+
+_ADMITTED_TYPE = ("type", "profile.admitted_only must be a boolean")
+
+
+def _check_admitted_only(v: Any) -> tuple[str, str] | None:
+    return None if type(v) is bool else _ADMITTED_TYPE
+
+
+_PROFILE_CHECKS: dict[str, _Check] = {
+    "entity": _format_check(
+        "entity",
+        lambda v: _ENTITY_RE.fullmatch(v) is not None,
+        "profile.entity must be 1-64 lowercase letters, digits or hyphens, "
+        "not starting or ending with a hyphen",
+    ),
+    "state": _enum_check(
+        "state",
+        _STATE_SET,
+        "profile.state must be a two-letter uppercase USPS code for one of the 50 states or DC",
+    ),
+    "line": _enum_check(
+        "line", _LINE_SET, "profile.line must be one of: " + ", ".join(sorted(LINES))
+    ),
+    "revenue": _int_check("revenue", 1, 10_000_000_000),
+    "naics": _format_check(
+        "naics",
+        _valid_naics,
+        "profile.naics must be a 2-6 digit NAICS code starting with a valid sector",
+    ),
+    "employees": _int_check("employees", 0, 1_000_000),
+    "years_in_business": _int_check("years_in_business", 0, 300),
+    "loss_ratio": _check_loss_ratio,
+    "claims_3yr": _int_check("claims_3yr", 0, 10_000),
+    "requested_limit": _int_check("requested_limit", 100_000, 100_000_000),
+    "effective_date": _format_check(
+        "effective_date",
+        _valid_effective_date,
+        "profile.effective_date must be a valid date YYYY-MM-DD between 2000-01-01 and 2099-12-31",
+    ),
+    "admitted_only": _check_admitted_only,
+    "min_am_best": _enum_check(
+        "min_am_best",
+        _AM_BEST_SET,
+        "profile.min_am_best must be one of: " + ", ".join(AM_BEST_SCALE),
+    ),
+}
+assert tuple(_PROFILE_CHECKS) == PROFILE_FIELDS
+
+_CONFLICT = Detail(
+    "profile.loss_ratio", "conflict", "profile.loss_ratio must be 0 when profile.claims_3yr is 0"
+)
+
+
+def _validate_profile(profile: dict[str, Any], details: list[Detail]) -> dict[str, Any]:
+    """Append the profile's problems to `details`; return its valid, non-null fields in
+    table order (values as sent)."""
+    valid: dict[str, Any] = {}
+    for key, value in profile.items():
+        check = _PROFILE_CHECKS.get(key)
+        if check is None:
+            details.append(
+                Detail(
+                    f"profile.{key}", "unknown_field", f"profile.{key} is not a recognized field"
+                )
+            )
+        elif value is not None:
+            problem = check(value)
+            if problem is None:
+                valid[key] = value
+            else:
+                details.append(Detail(f"profile.{key}", *problem))
+    for name in REQUIRED_PROFILE_FIELDS:
+        if profile.get(name) is None:
+            details.append(Detail(f"profile.{name}", "required", f"profile.{name} is required"))
+    if valid.get("claims_3yr") == 0 and valid.get("loss_ratio", 0) > 0:
+        details.append(_CONFLICT)
+    return {name: valid[name] for name in PROFILE_FIELDS if name in valid}
+
+
+# ---------------------------------------------------------------- envelope checks
+
+
+def _validate_pool(pool: Any, details: list[Detail]) -> None:
+    if pool is None:
+        details.append(Detail("pool", "required", "pool is required"))
+    elif type(pool) is not str:
+        details.append(Detail("pool", "type", "pool must be a string"))
+    elif not 1 <= len(pool) <= POOL_MAX_CHARS:
+        details.append(Detail("pool", "format", f"pool must be 1-{POOL_MAX_CHARS} characters"))
+
+
+def _validate_options(options: Any, details: list[Detail]) -> dict[str, Any]:
+    """Append the problems of `options`; return its valid non-null keys (as_of, limit)."""
+    if options is None:
+        return {}
+    if type(options) is not dict:
+        details.append(Detail("options", "type", "options must be an object"))
+        return {}
+    valid: dict[str, Any] = {}
+    for key in options:
+        if key not in OPTIONS_FIELDS:
+            field = f"options.{key}"
+            details.append(Detail(field, "unknown_field", f"{field} is not a recognized field"))
+    as_of = options.get("as_of")
+    if as_of is not None:
+        if type(as_of) is str and _parse_date(as_of) is not None:
+            valid["as_of"] = as_of
+        else:
+            details.append(
+                Detail("options.as_of", "format", "options.as_of must be a valid date YYYY-MM-DD")
+            )
+    limit = options.get("limit")
+    if limit is not None:
+        if type(limit) is not int:
+            details.append(Detail("options.limit", "type", "options.limit must be an integer"))
+        elif not LIMIT_MIN <= limit <= LIMIT_MAX:
+            details.append(
+                Detail(
+                    "options.limit",
+                    "range",
+                    f"options.limit must be between {LIMIT_MIN} and {LIMIT_MAX}",
+                )
+            )
+        else:
+            valid["limit"] = limit
+    return valid
+
+
+def _sort_key(detail: Detail) -> tuple[str, str]:
+    return (detail.field, detail.code)
+
+
+def validate_request(body: object) -> ValidatedRequest | list[Detail]:
+    """Validate a parsed `POST /api/v1/jobs` body (API.md §4 table, then DOMAIN.md §2).
+
+    Guarantees: returns either a `ValidatedRequest` or a non-empty list of every problem
+    found, sorted by `(field, code)`, each field with at most one problem plus, for
+    `profile.loss_ratio`, possibly `conflict`. A known key sent as `null` counts as absent;
+    unknown keys are reported whatever their value. `webhook_url` is only type-checked and
+    `pool` is not looked up. Raises `BodyError` when `body` is not a JSON object.
+    """
+    if type(body) is not dict:
+        raise BodyError(NOT_AN_OBJECT_MESSAGE)
+    details: list[Detail] = []
+    for key in body:
+        if key not in ENVELOPE_FIELDS:
+            details.append(Detail(key, "unknown_field", f"{key} is not a recognized field"))
+
+    profile = body.get("profile")
+    clean_profile: dict[str, Any] = {}
+    if profile is None:
+        details.append(Detail("profile", "required", "profile is required"))
+    elif type(profile) is not dict:
+        details.append(Detail("profile", "type", "profile must be an object"))
+    else:
+        clean_profile = _validate_profile(profile, details)
+
+    pool = body.get("pool")
+    _validate_pool(pool, details)
+    webhook_url = body.get("webhook_url")
+    if webhook_url is not None and type(webhook_url) is not str:
+        details.append(Detail("webhook_url", "type", "webhook_url must be a string"))
+    clean_options = _validate_options(body.get("options"), details)
+
+    if details:
+        details.sort(key=_sort_key)
+        return details
+    return _build(clean_profile, pool, webhook_url, clean_options)  # type: ignore[arg-type]
+
+
+def _build(
+    profile: dict[str, Any], pool: str, webhook_url: str | None, options: dict[str, Any]
+) -> ValidatedRequest:
+    stored_profile = dict(profile)
+    loss_ratio = stored_profile.get("loss_ratio")
+    if type(loss_ratio) is Decimal:
+        stored_profile["loss_ratio"] = str(loss_ratio)
+    normalized: dict[str, Any] = {"profile": stored_profile, "pool": pool}
+    if webhook_url is not None:
+        normalized["webhook_url"] = webhook_url
+    if options:
+        normalized["options"] = options
+    return ValidatedRequest(
+        profile=parse_profile(profile),
+        pool=pool,
+        webhook_url=webhook_url,
+        options=parse_options(options),
+        normalized=normalized,
+    )
+
+
+def error_message(details: list[Detail]) -> str:
+    """The top-level `message` of a 400 (API.md §3): `Missing required field: <field>` when
+    the first detail is `required`, otherwise the first detail's message."""
+    if not details:
+        return "Invalid request"
+    first = details[0]
+    if first.code == "required":
+        return f"Missing required field: {first.field}"
+    return first.message
+
+
+# ---------------------------------------------------------------- records from valid data
+
+
+def _round_half_up_bp(value: int | Decimal | str | float) -> int:
+    """round_half_up(value × 10000), exactly (Decimal digits, never binary float).
+
+    Accepts the wire form (`int`, `Decimal`), the stored form (decimal text) and, for
+    callers that re-read stored JSON without `parse_float=Decimal`, a `float` (its shortest
+    repr, which is the original text for any value with at most 4 decimals).
+    """
+    if type(value) is int:
+        return value * 10_000
+    if type(value) is float:
+        value = repr(value)
+    sign, coefficient, exponent = _decimal_parts(Decimal(value))
+    shift = exponent + 4
+    if not coefficient:
+        magnitude = 0
+    elif shift >= 0:
+        magnitude = int(coefficient) * 10**shift
+    else:
+        padded = coefficient.rjust(1 - shift, "0")
+        magnitude = int(padded[:shift]) + (padded[shift] >= "5")
+    return -magnitude if sign else magnitude
+
+
+def parse_profile(d: Mapping[str, Any]) -> Profile:
+    """Build a `Profile` from an already valid profile mapping (wire or stored form).
+
+    Guarantees: `requested_limit`, `admitted_only` and `min_am_best` take their defaults when
+    absent or null, and `defaults_applied` lists (sorted) those that did; `loss_ratio_bp` is
+    round_half_up(loss_ratio × 10000); `effective_date` is a `date`. The input is not
+    re-validated: pass only what `validate_request` accepted (or stored).
+    """
+    defaults: list[str] = []
+    admitted_only = d.get("admitted_only")
+    if admitted_only is None:
+        admitted_only = False
+        defaults.append("admitted_only")
+    min_am_best = d.get("min_am_best")
+    if min_am_best is None:
+        min_am_best = DEFAULT_MIN_AM_BEST
+        defaults.append("min_am_best")
+    requested_limit = d.get("requested_limit")
+    if requested_limit is None:
+        requested_limit = DEFAULT_REQUESTED_LIMIT
+        defaults.append("requested_limit")
+    loss_ratio = d.get("loss_ratio")
+    effective_date = d.get("effective_date")
+    return Profile(
+        entity=d["entity"],
+        state=d["state"],
+        line=d["line"],
+        revenue=d["revenue"],
+        naics=d.get("naics"),
+        employees=d.get("employees"),
+        years_in_business=d.get("years_in_business"),
+        loss_ratio_bp=None if loss_ratio is None else _round_half_up_bp(loss_ratio),
+        claims_3yr=d.get("claims_3yr"),
+        requested_limit=requested_limit,
+        effective_date=None if effective_date is None else dt.date.fromisoformat(effective_date),
+        admitted_only=admitted_only,
+        min_am_best=min_am_best,
+        defaults_applied=tuple(defaults),
+    )
+
+
+_NO_OPTIONS = Options()
+
+
+def parse_options(d: Mapping[str, Any] | None) -> Options:
+    """Build `Options` from valid (wire or stored) options; absent or null keys stay None."""
+    if not d:
+        return _NO_OPTIONS
+    as_of = d.get("as_of")
+    return Options(
+        as_of=None if as_of is None else dt.date.fromisoformat(as_of),
+        limit=d.get("limit"),
+    )
+
+
+def load_request(normalized: Mapping[str, Any]) -> ValidatedRequest:
+    """Rebuild the `ValidatedRequest` from its stored `normalized` form (e.g. in a worker).
+    Gives the same `profile` and `options` as the original validation did."""
+    webhook_url = normalized.get("webhook_url")
+    options = normalized.get("options") or {}
+    return ValidatedRequest(
+        profile=parse_profile(normalized["profile"]),
+        pool=normalized["pool"],
+        webhook_url=webhook_url,
+        options=parse_options(options),
+        normalized=dict(normalized),
+    )
+
+
+def profile_to_dict(p: Profile) -> dict[str, Any]:
+    """The normalized profile for the audit trace: all 13 DOMAIN.md §2 fields in table
+    order, defaults applied, absent ones null; `loss_ratio` a JSON number equal to
+    `loss_ratio_bp / 10000` (always a float, e.g. 0.45, 0.0), `effective_date` YYYY-MM-DD.
+    `defaults_applied` is not included: the trace carries it beside the profile."""
+    return {
+        "entity": p.entity,
+        "state": p.state,
+        "line": p.line,
+        "revenue": p.revenue,
+        "naics": p.naics,
+        "employees": p.employees,
+        "years_in_business": p.years_in_business,
+        "loss_ratio": None if p.loss_ratio_bp is None else p.loss_ratio_bp / 10_000,
+        "claims_3yr": p.claims_3yr,
+        "requested_limit": p.requested_limit,
+        "effective_date": None if p.effective_date is None else p.effective_date.isoformat(),
+        "admitted_only": p.admitted_only,
+        "min_am_best": p.min_am_best,
+    }

@@ -1,0 +1,186 @@
+"""Running the pipeline for the service: where scoring happens and what it costs.
+
+Scoring is CPU work, so it runs in a small pool of worker processes (the event loop
+never waits on it, and the second core does useful work). Each process keeps the
+prepared pools it has seen (per immutable pool version), so a version is parsed and
+precomputed once per process, not once per job. The functions here take and return
+plain strings, so what crosses the process boundary is small and cheap to pickle.
+
+The audit trace is not stored: it is recomputed on demand from the stored request, the
+immutable pool version and the stored stage timings (the pipeline is deterministic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import multiprocessing
+import time
+from collections import OrderedDict
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+from nexio_lite.models import Job, PoolVersion, iso_ms
+from nexio_lite.pipeline.carriers_io import parse_pool_file
+from nexio_lite.pipeline.evaluate import evaluate
+from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
+from nexio_lite.pipeline.request import load_request
+from nexio_lite.pipeline.schema import Options, PoolMeta, Profile
+from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.store.base import PoolLoader, Store
+from nexio_lite.worker import JobFailure, Outcome
+
+_CACHE_SIZE = 8
+_prepared: OrderedDict[tuple[str, str, int], PreparedPool] = OrderedDict()
+
+
+def _pool(loader: PoolLoader, pool: PoolVersion) -> PreparedPool:
+    key = (pool.org_id, pool.pool_id, pool.version)
+    found = _prepared.get(key)
+    if found is not None:
+        _prepared.move_to_end(key)
+        return found
+    carriers = parse_pool_file(loader.load(*key), "jsonl")
+    meta = PoolMeta(
+        pool_id=pool.pool_id,
+        generator=pool.generator,
+        size=pool.size,
+        as_of=dt.date.fromisoformat(pool.as_of),
+        sha256=pool.sha256,
+    )
+    prepared = prepare_pool(meta, carriers)
+    _prepared[key] = prepared
+    while len(_prepared) > _CACHE_SIZE:
+        _prepared.popitem(last=False)
+    return prepared
+
+
+def _inputs(request_json: str) -> tuple[Profile, Options]:
+    request = load_request(json.loads(request_json))
+    return request.profile, request.options
+
+
+def _ms(duration_ns: int) -> float:
+    return round(duration_ns / 1_000_000, 3)
+
+
+def _stage(name: str, wall_ns: int, duration_ns: int, n_in: int, n_out: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "started_at": iso_ms(wall_ns // 1_000_000),
+        "duration_ms": _ms(duration_ns),
+        "in": n_in,
+        "out": n_out,
+    }
+
+
+def run_evaluation(loader: PoolLoader, pool: PoolVersion, request_json: str) -> tuple[str, str]:
+    """Score one stored request. Returns (result JSON, stage timings JSON): the result
+    holds pool_size, filtered, passed and candidates, in that order."""
+    wall0, mono0 = time.time_ns(), time.perf_counter_ns()
+
+    def wall(mono: int) -> int:
+        return wall0 + (mono - mono0)
+
+    t = time.perf_counter_ns()
+    profile, options = _inputs(request_json)
+    stages = [_stage("validate", wall(t), time.perf_counter_ns() - t, 1, 1)]
+    t = time.perf_counter_ns()
+    prepared = _pool(loader, pool)
+    stages.append(_stage("load_pool", wall(t), time.perf_counter_ns() - t, pool.size, pool.size))
+    ev = evaluate(prepared, profile, options, clock=time.perf_counter_ns)
+    for s in ev.stages:
+        stages.append(s.to_dict(iso_ms(wall(s.start_ns) // 1_000_000) or "", _ms(s.duration_ns)))
+    result = {
+        "pool_size": ev.pool_size,
+        "filtered": ev.filtered,
+        "passed": ev.passed,
+        "candidates": ev.candidates,
+    }
+    return (
+        json.dumps(result, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(stages, separators=(",", ":")),
+    )
+
+
+def run_trace(
+    loader: PoolLoader,
+    pool: PoolVersion,
+    request_json: str,
+    *,
+    eval_id: str,
+    created_at: str,
+    stages_json: str,
+    level: str,
+) -> str:
+    """Recompute the audit trace of a completed evaluation, as JSON text."""
+    profile, options = _inputs(request_json)
+    trace = build_trace(
+        _pool(loader, pool),
+        profile,
+        options,
+        eval_id=eval_id,
+        created_at=created_at,
+        stages=json.loads(stages_json),
+        level=level,
+    )
+    return json.dumps(trace, ensure_ascii=False, separators=(",", ":"))
+
+
+class Scorer:
+    """The server side: sends scoring work to the executor and keeps the event loop free.
+
+    `processes` > 0 uses that many worker processes; 0 runs scoring in one background
+    thread of the server process (simpler, but it shares the GIL with the event loop).
+    """
+
+    def __init__(self, store: Store, processes: int) -> None:
+        self.store = store
+        self.loader = store.pool_loader()
+        self.executor: Executor = (
+            ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+            if processes > 0
+            else ThreadPoolExecutor(1, thread_name_prefix="scoring")
+        )
+        self._pools: dict[tuple[str, str, int], PoolVersion] = {}
+
+    async def _pool_version(self, job: Job) -> PoolVersion:
+        if job.pool_id is None or job.pool_version is None:
+            raise JobFailure("invalid_job", "The job names no pool version")
+        key = (job.org_id, job.pool_id, job.pool_version)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = await self.store.get_pool_version(*key)
+            if pool is None:
+                raise JobFailure(
+                    "unknown_pool", f"Pool {job.pool_id} version {job.pool_version} is gone"
+                )
+            self._pools[key] = pool
+        return pool
+
+    async def run_job(self, job: Job) -> Outcome:
+        pool = await self._pool_version(job)
+        loop = asyncio.get_running_loop()
+        result, stages = await loop.run_in_executor(
+            self.executor, run_evaluation, self.loader, pool, job.request
+        )
+        return Outcome(result, stages)
+
+    async def trace(self, job: Job, level: str) -> str:
+        pool = await self._pool_version(job)
+        call = functools.partial(
+            run_trace,
+            self.loader,
+            pool,
+            job.request,
+            eval_id=job.id,
+            created_at=iso_ms(job.created_at) or "",
+            stages_json=job.stages or "[]",
+            level=level,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)

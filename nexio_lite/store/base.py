@@ -1,0 +1,124 @@
+"""The one storage interface. Every database access of the service goes through it, so
+that a second backend (PostgreSQL) is an addition: it implements this protocol and runs
+the same contract suite (`tests/store/`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from nexio_lite.models import (
+    ApiKey,
+    Claim,
+    Job,
+    NewJob,
+    Org,
+    PoolVersion,
+    ReapReport,
+)
+
+
+class PoolLoader(Protocol):
+    """A picklable, synchronous reader of pool data, for scoring processes."""
+
+    def load(self, org_id: str, pool_id: str, version: int) -> bytes:
+        """The canonical JSONL bytes of one pool version."""
+        ...
+
+
+class Store(Protocol):
+    # lifecycle
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        ...
+
+    def pool_loader(self) -> PoolLoader: ...
+
+    # organizations and keys
+    async def create_org(self, org_id: str, webhook_secret: str, now: int) -> Org:
+        """Raises Conflict if the organization exists."""
+        ...
+
+    async def get_org(self, org_id: str) -> Org | None: ...
+
+    async def rotate_org_secret(self, org_id: str, new_secret: str, now: int) -> Org: ...
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not."""
+        ...
+
+    async def list_keys(self, org_id: str) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str, now: int) -> bool:
+        """False when there is no such key."""
+        ...
+
+    async def touch_keys(self, last_used: dict[str, int]) -> None:
+        """Record the last use of several keys at once."""
+        ...
+
+    # pools
+    async def add_pool_version(
+        self,
+        org_id: str,
+        pool_id: str,
+        *,
+        generator: str,
+        size: int,
+        as_of: str,
+        sha256: str,
+        data: bytes,
+        now: int,
+    ) -> PoolVersion:
+        """Store a new immutable version (numbered from 1) and make it current."""
+        ...
+
+    async def current_pool(self, org_id: str, pool_id: str) -> PoolVersion | None: ...
+
+    async def get_pool_version(
+        self, org_id: str, pool_id: str, version: int
+    ) -> PoolVersion | None: ...
+
+    async def list_pools(self, org_id: str) -> list[PoolVersion]:
+        """The current version of each of the organization's pools, by pool id."""
+        ...
+
+    # jobs
+    async def enqueue(self, job: NewJob) -> Job:
+        """Insert a queued job; durable (committed) when this returns."""
+        ...
+
+    async def get_job(self, org_id: str, job_id: str) -> Job | None: ...
+
+    async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
+        """Atomically take up to `limit` queued jobs, oldest first: each gets a fresh
+        token, a lease until now + lease_ms, and one more attempt."""
+        ...
+
+    async def renew(self, claims: list[Claim], lease_ms: int, now: int) -> set[str]:
+        """Extend the leases still held; returns the ids whose token still matched."""
+        ...
+
+    async def complete(self, claim: Claim, result: str, stages: str | None, now: int) -> bool:
+        """Mark completed with its result, only while the token matches."""
+        ...
+
+    async def fail(self, claim: Claim, error: str, now: int) -> bool:
+        """Mark failed with its error, only while the token matches."""
+        ...
+
+    async def release(self, claim: Claim, now: int) -> bool:
+        """Put a held job back in the queue (graceful drain), only while the token matches."""
+        ...
+
+    async def reap(self, now: int, max_attempts: int) -> ReapReport:
+        """Requeue processing jobs whose lease expired; fail those that used every attempt."""
+        ...
+
+    async def count_jobs(self, status: str | None = None) -> int: ...

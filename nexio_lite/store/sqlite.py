@@ -1,0 +1,519 @@
+"""The SQLite backend of the Store protocol, on aiosqlite.
+
+WAL, `synchronous=NORMAL`, a busy timeout, one writer connection and one reader
+connection. Every write goes through one writer task that takes all the writes
+waiting at that moment and runs them in one `BEGIN IMMEDIATE` transaction (group
+commit, no waiting window): concurrent submits cost one commit, not one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from importlib import resources
+from typing import Any, TypeVar
+
+import aiosqlite
+import attrs
+
+from nexio_lite.errors import Conflict, StoreError
+from nexio_lite.models import (
+    ApiKey,
+    Claim,
+    Job,
+    JobStatus,
+    NewJob,
+    Org,
+    PoolVersion,
+    ReapReport,
+)
+
+T = TypeVar("T")
+Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+JOB_COLUMNS = (
+    "seq, id, org_id, type, status, request, created_at, updated_at, pool_id, pool_version, "
+    "webhook_url, started_at, completed_at, attempts, lease_until, claim_token, result, "
+    "error, stages"
+)
+POOL_COLUMNS = "org_id, pool_id, version, generator, size, as_of, sha256, created_at"
+KEY_COLUMNS = "id, org_id, name, scopes, created_at, last_used_at, revoked_at"
+ORG_COLUMNS = "id, webhook_secret, previous_secret, secret_rotated_at, created_at"
+
+ATTEMPTS_EXHAUSTED = (
+    '{"code":"attempts_exhausted","message":"The job was claimed %d times without finishing",'
+    '"details":{"attempts":%d}}'
+)
+
+
+def _job(row: Iterable[Any]) -> Job:
+    r = list(row)
+    r[4] = JobStatus(r[4])
+    return Job(*r)
+
+
+def _key(row: Iterable[Any]) -> ApiKey:
+    r = list(row)
+    r[3] = tuple(s for s in r[3].split(",") if s)
+    return ApiKey(*r)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered SQL files of `store/sql/`, in order: (number, name, sql)."""
+    found = []
+    for entry in resources.files("nexio_lite.store").joinpath("sql").iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, rest = entry.name.partition("_")
+            found.append((int(number), rest.removesuffix(".sql"), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+@attrs.frozen
+class SqlitePoolLoader:
+    """Reads pool data straight from the database file (used by scoring processes)."""
+
+    path: str
+
+    def load(self, org_id: str, pool_id: str, version: int) -> bytes:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute(
+                "SELECT data FROM pool_versions WHERE org_id=? AND pool_id=? AND version=?",
+                (org_id, pool_id, version),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise StoreError(f"pool {org_id}/{pool_id} v{version} not found")
+        return zlib.decompress(row[0])
+
+
+class _Writer:
+    """One task owns the write connection; callers hand it operations and await them.
+
+    All operations waiting when the task wakes run in one transaction. If one of them
+    raises, the transaction is rolled back and each is retried alone, so one bad write
+    never takes another caller's write down with it.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sqlite-writer")
+
+    async def submit(self, op: Op) -> Any:
+        if self._closing:
+            raise StoreError("the store is closed")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, fut))
+        self._wake.set()
+        return await fut
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._run_batch(batch)
+            if self._closing:
+                return
+
+    async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._transaction([op for op, _ in batch])
+        except Exception:
+            if len(batch) == 1:
+                op, fut = batch[0]
+                await self._run_alone(op, fut)
+                return
+            for op, fut in batch:
+                await self._run_alone(op, fut)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _run_alone(self, op: Op, fut: asyncio.Future[Any]) -> None:
+        try:
+            (result,) = await self._transaction([op])
+        except Exception as exc:
+            if not fut.done():
+                fut.set_exception(_translate(exc))
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _transaction(self, ops: list[Op]) -> list[Any]:
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = [await op(conn) for op in ops]
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        return results
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return Conflict(str(exc))
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"database error: {exc}")
+    return exc
+
+
+class SqliteStore:
+    """The Store protocol on one SQLite file."""
+
+    def __init__(self, path: str, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._wconn: aiosqlite.Connection | None = None
+        self._rconn: aiosqlite.Connection | None = None
+        self._writer: _Writer | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            self._wconn = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._pragmas(self._wconn)
+            await self._wconn.execute("PRAGMA journal_mode=WAL")
+            await self._migrate(self._wconn)
+            self._rconn = await aiosqlite.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None
+            )
+            await self._pragmas(self._rconn)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self._writer = _Writer(self._wconn)
+        self._writer.start()
+
+    async def _pragmas(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {
+            row[0] for row in await conn.execute_fetchall("SELECT version FROM schema_migrations")
+        }
+        for number, name, sql in migrations():
+            if number in done:
+                continue
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\n"
+                f"INSERT INTO schema_migrations VALUES ({number}, '{name}', datetime('now'));\n"
+                "COMMIT;"
+            )
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        for conn in (self._rconn, self._wconn):
+            if conn is not None:
+                await conn.close()
+        self._rconn = self._wconn = None
+
+    async def ping(self) -> bool:
+        try:
+            await self._read_one("SELECT 1")
+        except StoreError:
+            return False
+        return True
+
+    def pool_loader(self) -> SqlitePoolLoader:
+        return SqlitePoolLoader(self.path)
+
+    # ---- plumbing --------------------------------------------------------------------
+
+    async def _write(self, op: Op) -> Any:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        return await self._writer.submit(op)
+
+    async def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        if self._rconn is None:
+            raise StoreError("the store is not open")
+        try:
+            return list(await self._rconn.execute_fetchall(sql, tuple(params)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    async def _read_one(self, sql: str, params: Iterable[Any] = ()) -> Any | None:
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
+
+    # ---- organizations and keys ------------------------------------------------------
+
+    async def create_org(self, org_id: str, webhook_secret: str, now: int) -> Org:
+        async def op(c: aiosqlite.Connection) -> None:
+            await c.execute(
+                "INSERT INTO orgs (id, webhook_secret, created_at) VALUES (?, ?, ?)",
+                (org_id, webhook_secret, now),
+            )
+
+        try:
+            await self._write(op)
+        except Conflict as exc:
+            raise Conflict(f"organization {org_id!r} already exists") from exc
+        return Org(org_id, webhook_secret, None, None, now)
+
+    async def get_org(self, org_id: str) -> Org | None:
+        row = await self._read_one(f"SELECT {ORG_COLUMNS} FROM orgs WHERE id=?", (org_id,))
+        return Org(*row) if row else None
+
+    async def rotate_org_secret(self, org_id: str, new_secret: str, now: int) -> Org:
+        async def op(c: aiosqlite.Connection) -> Any:
+            rows = await c.execute_fetchall(
+                "UPDATE orgs SET previous_secret=webhook_secret, webhook_secret=?, "
+                f"secret_rotated_at=? WHERE id=? RETURNING {ORG_COLUMNS}",
+                (new_secret, now, org_id),
+            )
+            return list(rows)
+
+        rows = await self._write(op)
+        if not rows:
+            raise Conflict(f"no organization {org_id!r}")
+        return Org(*rows[0])
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None:
+        async def op(c: aiosqlite.Connection) -> None:
+            await c.execute(
+                "INSERT INTO api_keys (id, org_id, name, key_hash, scopes, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key.id, key.org_id, key.name, key_hash, ",".join(key.scopes), key.created_at),
+            )
+
+        await self._write(op)
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        row = await self._read_one(
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash=?", (key_hash,)
+        )
+        return _key(row) if row else None
+
+    async def list_keys(self, org_id: str) -> list[ApiKey]:
+        rows = await self._read(
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id=? ORDER BY created_at, id",
+            (org_id,),
+        )
+        return [_key(r) for r in rows]
+
+    async def revoke_key(self, key_id: str, now: int) -> bool:
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                "UPDATE api_keys SET revoked_at=coalesce(revoked_at, ?) WHERE id=?",
+                (now, key_id),
+            )
+            return cur.rowcount
+
+        return bool(await self._write(op))
+
+    async def touch_keys(self, last_used: dict[str, int]) -> None:
+        if not last_used:
+            return
+
+        async def op(c: aiosqlite.Connection) -> None:
+            await c.executemany(
+                "UPDATE api_keys SET last_used_at=max(coalesce(last_used_at, 0), ?) WHERE id=?",
+                [(t, k) for k, t in last_used.items()],
+            )
+
+        await self._write(op)
+
+    # ---- pools -----------------------------------------------------------------------
+
+    async def add_pool_version(
+        self,
+        org_id: str,
+        pool_id: str,
+        *,
+        generator: str,
+        size: int,
+        as_of: str,
+        sha256: str,
+        data: bytes,
+        now: int,
+    ) -> PoolVersion:
+        blob = zlib.compress(data, 6)
+
+        async def op(c: aiosqlite.Connection) -> int:
+            rows = await c.execute_fetchall(
+                "SELECT coalesce(max(version), 0) + 1 FROM pool_versions "
+                "WHERE org_id=? AND pool_id=?",
+                (org_id, pool_id),
+            )
+            version = next(iter(rows))[0]
+            await c.execute(
+                f"INSERT INTO pool_versions ({POOL_COLUMNS}, data) VALUES (?,?,?,?,?,?,?,?,?)",
+                (org_id, pool_id, version, generator, size, as_of, sha256, now, blob),
+            )
+            return int(version)
+
+        version = await self._write(op)
+        return PoolVersion(org_id, pool_id, version, generator, size, as_of, sha256, now)
+
+    async def current_pool(self, org_id: str, pool_id: str) -> PoolVersion | None:
+        row = await self._read_one(
+            f"SELECT {POOL_COLUMNS} FROM pool_versions WHERE org_id=? AND pool_id=? "
+            "ORDER BY version DESC LIMIT 1",
+            (org_id, pool_id),
+        )
+        return PoolVersion(*row) if row else None
+
+    async def get_pool_version(self, org_id: str, pool_id: str, version: int) -> PoolVersion | None:
+        row = await self._read_one(
+            f"SELECT {POOL_COLUMNS} FROM pool_versions WHERE org_id=? AND pool_id=? AND version=?",
+            (org_id, pool_id, version),
+        )
+        return PoolVersion(*row) if row else None
+
+    async def list_pools(self, org_id: str) -> list[PoolVersion]:
+        rows = await self._read(
+            f"SELECT {POOL_COLUMNS} FROM pool_versions p WHERE org_id=? AND version = "
+            "(SELECT max(version) FROM pool_versions q "
+            " WHERE q.org_id=p.org_id AND q.pool_id=p.pool_id) ORDER BY pool_id",
+            (org_id,),
+        )
+        return [PoolVersion(*r) for r in rows]
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    async def enqueue(self, job: NewJob) -> Job:
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
+                "webhook_url, created_at, updated_at) VALUES (?,?,?,'queued',?,?,?,?,?,?)",
+                (job.id, job.org_id, job.type, job.request, job.pool_id, job.pool_version,
+                 job.webhook_url, job.created_at, job.created_at),
+            )  # fmt: skip
+            return cur.lastrowid or 0
+
+        seq = await self._write(op)
+        return Job(
+            seq=seq, id=job.id, org_id=job.org_id, type=job.type, status=JobStatus.QUEUED,
+            request=job.request, created_at=job.created_at, updated_at=job.created_at,
+            pool_id=job.pool_id, pool_version=job.pool_version, webhook_url=job.webhook_url,
+        )  # fmt: skip
+
+    async def get_job(self, org_id: str, job_id: str) -> Job | None:
+        row = await self._read_one(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=? AND org_id=?", (job_id, org_id)
+        )
+        return _job(row) if row else None
+
+    async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            return list(
+                await c.execute_fetchall(
+                    "UPDATE jobs SET status='processing', claim_token=lower(hex(randomblob(16))), "
+                    "lease_until=?, attempts=attempts+1, started_at=?, updated_at=? "
+                    "WHERE seq IN (SELECT seq FROM jobs WHERE status='queued' "
+                    f"ORDER BY seq LIMIT ?) RETURNING {JOB_COLUMNS}",
+                    (now + lease_ms, now, now, limit),
+                )
+            )
+
+        rows = await self._write(op)
+        jobs = sorted((_job(r) for r in rows), key=lambda j: j.seq)
+        return [Claim(job, job.claim_token or "") for job in jobs]
+
+    async def renew(self, claims: list[Claim], lease_ms: int, now: int) -> set[str]:
+        if not claims:
+            return set()
+        tokens = [c.token for c in claims]
+
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            marks = ",".join("?" * len(tokens))
+            return list(
+                await c.execute_fetchall(
+                    f"UPDATE jobs SET lease_until=? WHERE status='processing' "
+                    f"AND claim_token IN ({marks}) RETURNING id",
+                    (now + lease_ms, *tokens),
+                )
+            )
+
+        return {r[0] for r in await self._write(op)}
+
+    async def _finish(self, claim: Claim, sql: str, params: tuple[Any, ...]) -> bool:
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                sql + " WHERE id=? AND claim_token=? AND status='processing'",
+                (*params, claim.job.id, claim.token),
+            )
+            return cur.rowcount
+
+        return bool(await self._write(op))
+
+    async def complete(self, claim: Claim, result: str, stages: str | None, now: int) -> bool:
+        return await self._finish(
+            claim,
+            "UPDATE jobs SET status='completed', result=?, stages=?, completed_at=?, "
+            "updated_at=?, lease_until=NULL, claim_token=NULL",
+            (result, stages, now, now),
+        )
+
+    async def fail(self, claim: Claim, error: str, now: int) -> bool:
+        return await self._finish(
+            claim,
+            "UPDATE jobs SET status='failed', error=?, completed_at=?, updated_at=?, "
+            "lease_until=NULL, claim_token=NULL",
+            (error, now, now),
+        )
+
+    async def release(self, claim: Claim, now: int) -> bool:
+        return await self._finish(
+            claim,
+            "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, claim_token=NULL",
+            (now,),
+        )
+
+    async def reap(self, now: int, max_attempts: int) -> ReapReport:
+        async def op(c: aiosqlite.Connection) -> ReapReport:
+            failed = await c.execute_fetchall(
+                "UPDATE jobs SET status='failed', error=printf(?, attempts, attempts), "
+                "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL "
+                "WHERE status='processing' AND lease_until < ? AND attempts >= ? RETURNING id",
+                (ATTEMPTS_EXHAUSTED, now, now, now, max_attempts),
+            )
+            requeued = await c.execute_fetchall(
+                "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, "
+                "claim_token=NULL WHERE status='processing' AND lease_until < ? RETURNING id",
+                (now, now),
+            )
+            return ReapReport(
+                requeued=tuple(sorted(r[0] for r in requeued)),
+                failed=tuple(sorted(r[0] for r in failed)),
+            )
+
+        return await self._write(op)
+
+    async def count_jobs(self, status: str | None = None) -> int:
+        if status is None:
+            row = await self._read_one("SELECT count(*) FROM jobs")
+        else:
+            row = await self._read_one("SELECT count(*) FROM jobs WHERE status=?", (status,))
+        return int(row[0]) if row else 0

@@ -1,0 +1,120 @@
+"""The `nexio-lite` commands of API.md §1, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import cli_env, run_cli
+
+DEMO_SHA = "7c4618a074fc7dc553368138bf46b4e38f7ad7e6e9c057438b40b8d6865bd94f"
+
+
+async def test_org_key_and_pool_commands(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    code, out, _ = await run_cli(env, "orgs", "create", "acme")
+    assert code == 0
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]+", out.splitlines()[-1])
+
+    code, out, _ = await run_cli(env, "keys", "create", "--org", "acme", "--scopes",
+                                 "jobs:read,admin", "--name", "ci")  # fmt: skip
+    assert code == 0
+    lines = out.splitlines()
+    assert re.fullmatch(r"key_\w+", lines[0])
+    assert re.fullmatch(r"nx_live_[0-9A-Za-z]{32}", lines[-1])
+    key_id = lines[0]
+
+    code, out, _ = await run_cli(env, "keys", "list", "--org", "acme")
+    fields = out.splitlines()[0].split("\t")
+    assert fields[0] == key_id
+    assert fields[1:3] == ["ci", "jobs:read,admin"]
+    assert fields[4] == "-"
+    assert fields[5] == "active"
+
+    assert (await run_cli(env, "keys", "revoke", key_id))[0] == 0
+    code, out, _ = await run_cli(env, "keys", "list", "--org", "acme")
+    assert out.split("\t")[-1].strip() == "revoked"
+
+    code, out, _ = await run_cli(env, "pools", "demo", "--org", "acme")
+    assert code == 0
+    assert DEMO_SHA in out
+    code, out, _ = await run_cli(env, "pools", "list", "--org", "acme")
+    assert out.strip().split("\t") == ["carriers:all", "1", "1847", "2025-06-30", DEMO_SHA]
+
+
+async def test_demo_prints_a_key_and_how_to_call(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    code, out, err = await run_cli(env, "demo")
+    assert code == 0, err
+    assert re.search(r"nx_live_[0-9A-Za-z]{32}", out)
+    assert "curl -s -X POST http://127.0.0.1:8080/api/v1/jobs" in out
+    # Running it again keeps the organization and the pool version.
+    code, out, err = await run_cli(env, "demo")
+    assert code == 0, err
+    assert "carriers:all v1" in out
+
+
+async def test_import_refuses_a_bad_row_by_line_and_imports_nothing(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    await run_cli(env, "orgs", "create", "acme")
+    await run_cli(env, "pools", "demo", "--org", "acme", "--pool", "small", "--size", "3")
+    from nexio_lite.pipeline.pool import carrier_to_dict, generate_pool
+
+    rows = [carrier_to_dict(c) for c in generate_pool(3)]
+    rows[1]["max_revenue"] = "lots"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = await run_cli(env, "pools", "import", "--org", "acme", "--pool", "small",
+                                   str(bad))  # fmt: skip
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1
+    assert "line 2" in err
+    assert "max_revenue" in err
+    code, out, _ = await run_cli(env, "pools", "list", "--org", "acme")
+    assert out.strip().split("\t")[:3] == ["small", "1", "3"]
+
+    good = tmp_path / "good.jsonl"
+    rows[1]["max_revenue"] = 250_000_000
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    code, out, err = await run_cli(env, "pools", "import", "--org", "acme", "--pool", "small",
+                                   "--as-of", "2025-01-31", str(good))  # fmt: skip
+    assert code == 0, err
+    assert "version 2: 2 carriers, as of 2025-01-31" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nonsense"],
+        ["keys", "create"],
+        ["keys", "create", "--org", "acme", "--scopes", "jobs:everything"],
+        ["orgs", "create", "Not An Org"],
+        ["pools", "demo", "--org", "acme", "--size", "0"],
+        ["pools", "import", "--org", "acme", "--pool", "p", "--as-of", "2025-02-30", "x.csv"],
+        ["keys", "list", "--org", "ghost"],
+        ["keys", "revoke", "key_nope"],
+        ["pools", "import", "--org", "acme", "--pool", "p", "missing.jsonl"],
+        ["pools", "import", "--org", "acme", "--pool", "p", "pool.txt"],
+    ],
+)
+async def test_bad_arguments_exit_non_zero_with_one_line(tmp_path: Path, args: list[str]) -> None:
+    env = cli_env(tmp_path)
+    await run_cli(env, "orgs", "create", "acme")
+    (tmp_path / "pool.txt").write_text("x")
+    code, _, err = await run_cli(
+        env, *[a.replace("pool.txt", str(tmp_path / "pool.txt")) for a in args]
+    )
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("nexio-lite:")
+
+
+async def test_bad_configuration_is_refused_at_start(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, NEXIO_SERVER_PORT="eighty")
+    code, _, err = await run_cli(env, "serve")
+    assert code != 0
+    assert "server.port" in err
+    assert len(err.strip().splitlines()) == 1

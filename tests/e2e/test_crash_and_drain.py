@@ -1,0 +1,105 @@
+"""The real `nexio-lite serve`: a SIGKILL loses no job, a SIGTERM drains cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import signal
+from pathlib import Path
+
+import aiohttp
+
+from nexio_lite.store.sqlite import SqliteStore
+
+from .conftest import SEED_BODY, Server, cli_env, demo_key, free_port
+
+
+async def _submit_many(url: str, key: str, n: int) -> list[str]:
+    async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
+
+        async def one(i: int) -> str:
+            body = dict(SEED_BODY, profile=dict(SEED_BODY["profile"], revenue=1_000_000 + i))
+            async with http.post(f"{url}/api/v1/jobs", json=body) as resp:
+                assert resp.status == 202, await resp.text()
+                return str((await resp.json())["eval_id"])
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def _statuses(db: str) -> collections.Counter[str]:
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        return collections.Counter(
+            {s: await store.count_jobs(s) for s in ("queued", "processing", "completed", "failed")}
+        )
+    finally:
+        await store.close()
+
+
+async def _wait_all_terminal(db: str, n: int, timeout: float) -> collections.Counter[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        counts = await _statuses(db)
+        if counts["completed"] + counts["failed"] == n or loop.time() > deadline:
+            return counts
+        await asyncio.sleep(0.1)
+
+
+async def test_sigkill_while_processing_loses_no_job_and_runs_none_twice(
+    tmp_path: Path, server_factory: type[Server]
+) -> None:
+    env = cli_env(tmp_path, NEXIO_WORKERS_LEASE_SECONDS="1.5",
+                  NEXIO_WORKERS_REAP_INTERVAL_SECONDS="0.2")  # fmt: skip
+    key = await demo_key(env)
+    db = env["NEXIO_DATABASE_PATH"]
+    first = server_factory(env, free_port(), tmp_path / "first.log")
+    await first.start()
+    ids = await _submit_many(first.url, key, 200)
+    # Kill as soon as work is under way, while most jobs are still queued or processing.
+    for _ in range(200):
+        if first.events("job_claimed"):
+            break
+        await asyncio.sleep(0.01)
+    await first.signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    at_kill = await _statuses(db)
+    assert at_kill["queued"] + at_kill["processing"] > 0, at_kill  # the kill hit live work
+
+    second = server_factory(env, free_port(), tmp_path / "second.log")
+    await second.start()
+    counts = await _wait_all_terminal(db, len(ids), timeout=60)
+    assert counts["completed"] == 200, counts
+    completions = collections.Counter(
+        e["job_id"] for s in (first, second) for e in s.events("job_completed")
+    )
+    assert set(completions) == set(ids)
+    assert max(completions.values()) == 1  # no job completed twice
+    await second.signal(signal.SIGTERM)
+    assert await second.wait() == 0
+
+
+async def test_sigterm_finishes_or_releases_in_flight_jobs_and_exits_0(
+    tmp_path: Path, server_factory: type[Server]
+) -> None:
+    env = cli_env(tmp_path)
+    key = await demo_key(env)
+    db = env["NEXIO_DATABASE_PATH"]
+    server = server_factory(env, free_port(), tmp_path / "serve.log")
+    await server.start()
+    ids = await _submit_many(server.url, key, 60)
+    for _ in range(200):
+        if server.events("job_claimed"):
+            break
+        await asyncio.sleep(0.01)
+    await server.signal(signal.SIGTERM)
+    assert await server.wait() == 0
+    counts = await _statuses(db)
+    assert counts["processing"] == 0, counts  # nothing left holding a lease
+    assert sum(counts.values()) == len(ids)
+    assert server.events("service_stopped")
+    # Whatever was released is finished by the next start.
+    again = server_factory(env, free_port(), tmp_path / "again.log")
+    await again.start()
+    assert (await _wait_all_terminal(db, len(ids), timeout=60))["completed"] == len(ids)
