@@ -58,7 +58,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     svc.trace = scorer.trace
     watch = LoopWatch()
     watch.start()
-    svc.loop_worst_ms = lambda: watch.worst_ms
+    svc.loop_worst_ms = lambda reset: watch.reset() if reset else watch.worst_ms
     await workers.start()
     flusher = asyncio.create_task(_flush_keys(svc.keys), name="key-last-used")
     log.info(

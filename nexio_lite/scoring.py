@@ -19,9 +19,12 @@ import json
 import multiprocessing
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
+from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, PoolVersion, iso_ms
 from nexio_lite.pipeline.carriers_io import parse_pool_file
 from nexio_lite.pipeline.evaluate import evaluate
@@ -31,6 +34,9 @@ from nexio_lite.pipeline.schema import Options, PoolMeta, Profile
 from nexio_lite.pipeline.trace import build_trace
 from nexio_lite.store.base import PoolLoader, Store
 from nexio_lite.worker import JobFailure, Outcome
+
+T = TypeVar("T")
+log = get_logger("nexio_lite.scoring")
 
 _CACHE_SIZE = 8
 _prepared: OrderedDict[tuple[str, str, int], PreparedPool] = OrderedDict()
@@ -139,12 +145,28 @@ class Scorer:
     def __init__(self, store: Store, processes: int) -> None:
         self.store = store
         self.loader = store.pool_loader()
-        self.executor: Executor = (
-            ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-            if processes > 0
-            else ThreadPoolExecutor(1, thread_name_prefix="scoring")
-        )
+        self.processes = processes
+        self.executor = self._new_executor()
         self._pools: dict[tuple[str, str, int], PoolVersion] = {}
+
+    def _new_executor(self) -> Executor:
+        if self.processes > 0:
+            context = multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(self.processes, mp_context=context)
+        return ThreadPoolExecutor(1, thread_name_prefix="scoring")
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the executor. A dead scoring process breaks the whole pool: it is
+        replaced at once and the caller's job is retried later (BrokenProcessPool)."""
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn)
+        except BrokenProcessPool:
+            if self.executor is executor:
+                log.error("scoring_process_died", processes=self.processes)
+                self.executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
     async def _pool_version(self, job: Job) -> PoolVersion:
         if job.pool_id is None or job.pool_version is None:
@@ -162,10 +184,8 @@ class Scorer:
 
     async def run_job(self, job: Job) -> Outcome:
         pool = await self._pool_version(job)
-        loop = asyncio.get_running_loop()
-        result, stages = await loop.run_in_executor(
-            self.executor, run_evaluation, self.loader, pool, job.request
-        )
+        call = functools.partial(run_evaluation, self.loader, pool, job.request)
+        result, stages = await self._call(call)
         return Outcome(result, stages)
 
     async def trace(self, job: Job, level: str) -> str:
@@ -180,7 +200,7 @@ class Scorer:
             stages_json=job.stages or "[]",
             level=level,
         )
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        return await self._call(call)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

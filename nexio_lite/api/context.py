@@ -23,7 +23,7 @@ class Services:
     notify_workers: Callable[[], None] = lambda: None
     workers_running: Callable[[], bool] = lambda: False
     trace: Callable[..., Any] | None = None  # async (job, level) -> JSON text
-    loop_worst_ms: Callable[[], float] = lambda: 0.0
+    loop_worst_ms: Callable[[bool], float] = lambda reset: 0.0
 
 
 SERVICES = web.AppKey("services", Services)

@@ -13,6 +13,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and the workers run. Also reports the worst event
+    loop stall since start, or since the last `?reset=loop` (a diagnostic for benchmarks)."""
     svc = services(request)
     database = await svc.store.ping()
     workers = svc.settings.workers.concurrency == 0 or svc.workers_running()
@@ -21,6 +23,6 @@ async def readyz(request: web.Request) -> web.Response:
         "status": "ready" if ready else "not_ready",
         "database": database,
         "workers": workers,
-        "loop_worst_stall_ms": round(svc.loop_worst_ms(), 1),
+        "loop_worst_stall_ms": round(svc.loop_worst_ms(request.query.get("reset") == "loop"), 2),
     }
     return json_response(body, status=200 if ready else 503)

@@ -1,0 +1,370 @@
+"""nexio_lite benchmark: real `nexio-lite serve` processes on 127.0.0.1, driven from this
+process. Run it through `scripts/bench` (which prepares .venv); `--json` for machine
+output, `--quick` for a smoke run.
+
+Every figure is the median of several runs; every load loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from nexio_lite.admin import Admin
+from nexio_lite.pipeline.evaluate import evaluate
+from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool
+from nexio_lite.pipeline.prepared import prepare_pool
+from nexio_lite.pipeline.request import validate_request
+from nexio_lite.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SEED_PROFILE = {"entity": "acme-manufacturing", "state": "CA",
+                "line": "professional_liability", "revenue": 12000000}  # fmt: skip
+# The fixed mix of (b): the seed's profile and four others across lines and states.
+PROFILES: list[dict[str, Any]] = [
+    SEED_PROFILE,
+    {"entity": "bayside-dental", "state": "FL", "line": "general_liability", "revenue": 2400000,
+     "naics": "621210", "employees": 18, "years_in_business": 9},
+    {"entity": "ridge-freight", "state": "TX", "line": "commercial_auto", "revenue": 31000000,
+     "naics": "484110", "loss_ratio": 0.62, "claims_3yr": 4, "requested_limit": 2000000},
+    {"entity": "loop-analytics", "state": "IL", "line": "cyber", "revenue": 8500000,
+     "naics": "541512", "admitted_only": True, "min_am_best": "A-"},
+    {"entity": "granite-builders", "state": "NY", "line": "workers_comp", "revenue": 64000000,
+     "naics": "236220", "employees": 240, "effective_date": "2025-07-15"},
+]  # fmt: skip
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (the scoring processes)."""
+    total = rss_mb(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):
+                total += rss_mb(int(child))
+    return total
+
+
+# ---- a real server ---------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.workdir = workdir
+        self.db = str(workdir / "bench.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEXIO_")}
+        self.env.update(NEXIO_CONFIG=str(workdir / "bench.toml"), NEXIO_DATABASE_PATH=self.db,
+                        NEXIO_LOG_LEVEL="warning", NEXIO_LOG_FORMAT="json")  # fmt: skip
+        self.env.update(env)
+        (workdir / "bench.toml").write_text("")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.key = ""
+
+    async def setup(self) -> None:
+        store = SqliteStore(self.db)
+        await store.open()
+        try:
+            admin = Admin(store)
+            await admin.create_org("bench")
+            await admin.demo_pool("bench")
+            _, self.key = await admin.create_key("bench", None, "bench")
+        finally:
+            await store.close()
+
+    async def start(self) -> None:
+        await self.setup()
+        log = (self.workdir / "server.log").open("ab")
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - a start, not a wait
+            [sys.executable, "-m", "nexio_lite", "serve", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=log, cwd=self.workdir,
+        )  # fmt: skip
+        async with aiohttp.ClientSession() as http:
+            for _ in range(400):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+        raise RuntimeError("server did not start; see " + str(self.workdir / "server.log"))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def statuses(self) -> dict[str, int]:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            return dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"))
+        finally:
+            conn.close()
+
+    def latencies_ms(self) -> list[float]:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = conn.execute(
+                "SELECT completed_at - created_at FROM jobs WHERE status='completed'"
+            )
+            return [float(r[0]) for r in rows]
+        finally:
+            conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running(**env: str) -> AsyncIterator[Server]:
+    with tempfile.TemporaryDirectory(prefix="nexio-bench-") as tmp:
+        server = Server(Path(tmp), **env)
+        try:
+            await server.start()
+            yield server
+        finally:
+            server.stop()
+
+
+async def submit_all(server: Server, n: int, concurrency: int, deadline_s: float) -> list[float]:
+    """Submit n jobs (the profile mix) with `concurrency` in flight; returns latencies."""
+    latencies: list[float] = []
+    sem = asyncio.Semaphore(concurrency)
+    stop_at = time.perf_counter() + deadline_s
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn, headers={"X-API-Key": server.key}) as http:
+
+        async def one(i: int) -> None:
+            if time.perf_counter() > stop_at:
+                return
+            body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
+            async with sem:
+                t = time.perf_counter()
+                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                    await r.read()
+                    if r.status != 202:
+                        raise RuntimeError(f"submit answered {r.status}")
+                latencies.append((time.perf_counter() - t) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return latencies
+
+
+async def wait_done(server: Server, n: int, deadline_s: float) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < deadline_s:
+        counts = server.statuses()
+        if counts.get("completed", 0) + counts.get("failed", 0) >= n:
+            return time.perf_counter()
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"jobs not done in {deadline_s}s: {server.statuses()}")
+
+
+async def get_json(server: Server, path: str) -> Any:
+    async with (
+        aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http,
+        http.get(server.url + path) as r,
+    ):
+        return await r.json()
+
+
+# ---- the figures -----------------------------------------------------------------------
+
+
+def bench_pipeline(sizes: list[int], runs: int) -> dict[str, Any]:
+    """(c) time per evaluation in process, seed profile, per pool size."""
+    out: dict[str, Any] = {}
+    request = validate_request({"profile": SEED_PROFILE, "pool": "carriers:all"})
+    assert not isinstance(request, list)
+    for size in sizes:
+        carriers = generate_pool(size)
+        pool = prepare_pool(demo_pool_meta(carriers), carriers)
+        evaluate(pool, request.profile, request.options)  # warm
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            evaluate(pool, request.profile, request.options)
+            times.append((time.perf_counter() - t) * 1000)
+        out[str(size)] = round(_median(times), 3)
+    return out
+
+
+async def bench_end_to_end(processes: int, n: int, repeats: int) -> dict[str, Any]:
+    """(b) evaluations/s, submit -> completed, the profile mix; and the worst event-loop
+    stall while 200 submissions arrive at once and are scored."""
+    rates, stalls, p50s, p99s, peaks = [], [], [], [], [0.0]
+    for _ in range(repeats):
+        async with running(NEXIO_WORKERS_PROCESSES=str(processes),
+                           NEXIO_WORKERS_CONCURRENCY="32") as server:  # fmt: skip
+            await submit_all(server, 20, 20, 30)  # warm: processes spawned, pool loaded
+            await wait_done(server, 20, 60)
+            await get_json(server, "/readyz?reset=loop")
+            t0 = time.perf_counter()
+            sampler = asyncio.create_task(_sample_rss(server, peaks))
+            await submit_all(server, 200, 200, 60)
+            await wait_done(server, 220, 120)
+            stalls.append((await get_json(server, "/readyz?reset=loop"))["loop_worst_stall_ms"])
+            t0 = time.perf_counter()
+            await submit_all(server, n, 64, 120)
+            t1 = await wait_done(server, 220 + n, 300)
+            sampler.cancel()
+            rates.append(n / (t1 - t0))
+            lat = server.latencies_ms()[220:]
+            p50s.append(_pct(lat, 0.5))
+            p99s.append(_pct(lat, 0.99))
+    return {
+        "evals_per_s": round(_median(rates), 1),
+        "latency_p50_ms": round(_median(p50s), 1),
+        "latency_p99_ms": round(_median(p99s), 1),
+        "loop_stall_200_ms": round(_median(stalls), 2),
+        "loop_stall_200_max_ms": round(max(stalls), 2),
+        "peak_rss_mb": round(max(peaks), 1),
+    }
+
+
+async def _sample_rss(server: Server, peaks: list[float]) -> None:
+    """Keep the largest RSS of the server and its scoring processes, every 100 ms."""
+    while True:
+        if server.proc:
+            peaks.append(max(peaks.pop(), tree_rss_mb(server.proc.pid)))
+        await asyncio.sleep(0.1)
+
+
+async def bench_trace(repeats: int) -> dict[str, Any]:
+    """The audit trace, recomputed on demand: time and size of the full and summary views."""
+    full, summary, size = [], [], 0
+    async with running() as server:
+        await submit_all(server, 1, 1, 10)
+        await wait_done(server, 1, 60)
+        conn = sqlite3.connect(f"file:{server.db}?mode=ro", uri=True)
+        eval_id, stored = conn.execute(
+            "SELECT id, length(request) + length(result) + length(stages) FROM jobs"
+        ).fetchone()
+        conn.close()
+        async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
+            for _ in range(repeats):
+                for level, sink in (("full", full), ("summary", summary)):
+                    t = time.perf_counter()
+                    async with http.get(f"{server.url}/traces/{eval_id}?level={level}") as r:
+                        body = await r.read()
+                    sink.append((time.perf_counter() - t) * 1000)
+                    if level == "full":
+                        size = len(body)
+        idle = rss_mb(server.proc.pid) if server.proc else 0
+    return {
+        "trace_full_ms": round(_median(full), 1),
+        "trace_full_bytes": size,
+        "trace_summary_ms": round(_median(summary), 1),
+        "stored_bytes_per_job": stored,
+        "server_rss_after_trace_mb": round(idle, 1),
+    }
+
+
+async def bench_idle() -> dict[str, Any]:
+    """(e) idle RSS of the server process after start (scoring processes not yet spawned)."""
+    async with running() as server:
+        await asyncio.sleep(1.0)
+        assert server.proc is not None
+        return {"idle_rss_mb": round(rss_mb(server.proc.pid), 1)}
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+    results["pipeline_ms_per_eval"] = bench_pipeline(
+        [1847] if quick else [1847, 10000, 99999][: 2 if args.no_large else 3], 20 if quick else 200
+    )
+    results["idle"] = await bench_idle()
+    procs = [2] if quick else [0, 1, 2]
+    results["end_to_end"] = {
+        f"processes={p}": await bench_end_to_end(p, 200 if quick else 2000, 1 if quick else 3)
+        for p in procs
+    }
+    results["trace"] = await bench_trace(3 if quick else 10)
+    return results
+
+
+def print_table(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(f"nexio_lite benchmark — {m['cpus']} CPUs, Python {m['python']}, {m['platform']}")
+    print()
+    print("pipeline, ms per evaluation (seed profile, in process):")
+    for size, ms in r["pipeline_ms_per_eval"].items():
+        print(f"  {size:>6} carriers  {ms:8.3f} ms")
+    print(f"idle RSS of the server process: {r['idle']['idle_rss_mb']} MB")
+    print()
+    print("end to end (submit -> completed, profile mix, no webhooks):")
+    columns = [("evals/s", "evals_per_s", 9), ("p50 ms", "latency_p50_ms", 9),
+               ("p99 ms", "latency_p99_ms", 9), ("stall@200 ms", "loop_stall_200_ms", 14),
+               ("(max)", "loop_stall_200_max_ms", 8),
+               ("peak RSS MB", "peak_rss_mb", 13)]  # fmt: skip
+    print(f"  {'executor':<14}" + "".join(f"{title:>{w}}" for title, _, w in columns))
+    for name, e in r["end_to_end"].items():
+        print(f"  {name:<14}" + "".join(f"{e[key]:>{w}}" for _, key, w in columns))
+    t = r["trace"]
+    print()
+    print(
+        f"trace on demand: full {t['trace_full_ms']} ms ({t['trace_full_bytes']} bytes), "
+        f"summary {t['trace_summary_ms']} ms; stored per job: {t['stored_bytes_per_job']} bytes"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
+    parser.add_argument("--no-large", action="store_true", help="skip the 99,999-carrier pool")
+    ns = parser.parse_args()
+    res = asyncio.run(main(ns))
+    if ns.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print_table(res)
