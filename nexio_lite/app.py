@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from nexio_lite.api import jobs, ops, traces
+from nexio_lite.api import deliveries, jobs, ops, traces
 from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
 from nexio_lite.auth import KeyChecker
@@ -20,6 +20,7 @@ from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
 from nexio_lite.store.base import Store
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.webhooks.sender import DeliveryService
 from nexio_lite.worker import WorkerPool
 
 log = get_logger("nexio_lite.app")
@@ -39,6 +40,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store))
     app.router.add_post("/api/v1/jobs", jobs.submit_job)
     app.router.add_get("/api/v1/jobs/{job_id}", jobs.get_job)
+    app.router.add_get("/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries)
+    app.router.add_post("/api/v1/jobs/{job_id}/deliveries/redeliver", deliveries.redeliver)
     app.router.add_get("/traces/{eval_id}", traces.get_trace)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
@@ -51,14 +54,23 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = svc.settings
     await svc.store.open()
     scorer = Scorer(svc.store, settings.workers.processes)
-    workers = WorkerPool(svc.store, {EVALUATION: scorer.run_job}, settings.workers)
+    sender = DeliveryService(svc.store, settings.webhooks, settings.base_url)
+    workers = WorkerPool(
+        svc.store,
+        {EVALUATION: scorer.run_job},
+        settings.workers,
+        on_finished=lambda _job: sender.notify(),
+        webhook_delay_ms=sender.first_delay_ms,
+    )
     app[WORKERS] = workers
     svc.notify_workers = workers.notify
+    svc.notify_deliveries = sender.notify
     svc.workers_running = lambda: workers.running
     svc.trace = scorer.trace
     watch = LoopWatch()
     watch.start()
     svc.loop_worst_ms = lambda reset: watch.reset() if reset else watch.worst_ms
+    await sender.start()
     await workers.start()
     flusher = asyncio.create_task(_flush_keys(svc.keys), name="key-last-used")
     log.info(
@@ -71,6 +83,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await workers.drain(settings.server.shutdown_grace_seconds)
+        await sender.stop(settings.server.shutdown_grace_seconds)
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher

@@ -134,3 +134,42 @@ class Claim:
 class ReapReport:
     requeued: tuple[str, ...]
     failed: tuple[str, ...]
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class DeliveryAttempt:
+    number: int
+    at: int
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+    response_excerpt: str | None
+
+
+@attrs.frozen
+class Delivery:
+    id: str
+    job_id: str
+    org_id: str
+    webhook_id: str
+    url: str
+    status: DeliveryStatus
+    created_at: int
+    updated_at: int
+    next_attempt_at: int | None
+    attempts: int
+    history: tuple[DeliveryAttempt, ...] = ()
+
+
+@attrs.frozen
+class DeliveryClaim:
+    """A delivery attempt in flight: only this token may record its outcome."""
+
+    delivery: Delivery
+    token: str

@@ -64,13 +64,15 @@ class WorkerPool:
         runners: dict[str, Runner],
         settings: WorkerSettings,
         clock: Callable[[], int] = now_ms,
-        on_finished: Callable[[Job], Awaitable[None] | None] | None = None,
+        on_finished: Callable[[Job | None], Awaitable[None] | None] | None = None,
+        webhook_delay_ms: int = 0,
     ) -> None:
         self.store = store
         self.runners = runners
         self.settings = settings
         self.clock = clock
         self.on_finished = on_finished
+        self.webhook_delay_ms = webhook_delay_ms
         self._wake = asyncio.Event()
         self._inflight: dict[str, tuple[Claim, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,7 +153,8 @@ class WorkerPool:
             await self.reap_once()
 
     async def reap_once(self) -> None:
-        report = await self.store.reap(self.clock(), self.settings.max_attempts)
+        now = self.clock()
+        report = await self.store.reap(now, self.settings.max_attempts, now + self.webhook_delay_ms)
         for job_id in report.requeued:
             log.warning("lease_expired", job_id=job_id, action="requeued")
         for job_id in report.failed:
@@ -159,6 +162,8 @@ class WorkerPool:
             log.info("job_failed", job_id=job_id, code="attempts_exhausted")
         if report.requeued:
             self.notify()
+        if report.failed:
+            await self._finished(None)
 
     # ---- one job ---------------------------------------------------------------------
 
@@ -210,13 +215,16 @@ class WorkerPool:
         self, claim: Claim, outcome: Outcome | None = None, failure: JobFailure | None = None
     ) -> None:
         now = self.clock()
+        deliver_at = now + self.webhook_delay_ms
         job = claim.job
         if outcome is not None:
-            accepted = await self.store.complete(claim, outcome.result, outcome.stages, now)
+            accepted = await self.store.complete(
+                claim, outcome.result, outcome.stages, now, deliver_at
+            )
             event = "job_completed"
         else:
             assert failure is not None
-            accepted = await self.store.fail(claim, failure.to_json(), now)
+            accepted = await self.store.fail(claim, failure.to_json(), now, deliver_at)
             event = "job_failed"
         if not accepted:
             log.warning("completion_refused", job_id=job.id, reason="claim token no longer held")
@@ -225,6 +233,10 @@ class WorkerPool:
             log.info(event, job_id=job.id, duration_ms=now - (job.started_at or now))
         else:
             log.info(event, job_id=job.id, code=failure.code, message=failure.message)
+        await self._finished(job)
+
+    async def _finished(self, job: Job | None) -> None:
+        """Tell whoever listens that a job became terminal (None: several, by the reaper)."""
         if self.on_finished is not None:
             maybe = self.on_finished(job)
             if maybe is not None:

@@ -16,7 +16,8 @@ fi
 extras="${1:-}"
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # (this machine's pip configuration warns about missing mirror folders: noise, hidden)
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -e ".${extras:+[$extras]}"
+    -e ".${extras:+[$extras]}" 2> >(grep -v "^WARNING: Location" >&2)
   touch "$stamp"
 fi

@@ -21,6 +21,7 @@ class Services:
     store: Store
     keys: KeyChecker
     notify_workers: Callable[[], None] = lambda: None
+    notify_deliveries: Callable[[], None] = lambda: None
     workers_running: Callable[[], bool] = lambda: False
     trace: Callable[..., Any] | None = None  # async (job, level) -> JSON text
     loop_worst_ms: Callable[[bool], float] = lambda reset: 0.0

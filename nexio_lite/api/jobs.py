@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from nexio_lite.api.context import authorize, services
-from nexio_lite.api.render import envelope
 from nexio_lite.api.responses import bad_request, dumps, json_response, json_text, not_found
+from nexio_lite.envelope import envelope
 from nexio_lite.errors import ApiError
 from nexio_lite.logs import get_logger
 from nexio_lite.models import EVALUATION, NewJob, now_ms, random_id

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from nexio_lite.errors import ApiError
+from nexio_lite.jsontext import dumps
 
 JSON = "application/json"
-
-
-def dumps(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def json_text(text: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

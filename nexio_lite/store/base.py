@@ -9,6 +9,10 @@ from typing import Protocol
 from nexio_lite.models import (
     ApiKey,
     Claim,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryClaim,
+    DeliveryStatus,
     Job,
     NewJob,
     Org,
@@ -105,20 +109,49 @@ class Store(Protocol):
         """Extend the leases still held; returns the ids whose token still matched."""
         ...
 
-    async def complete(self, claim: Claim, result: str, stages: str | None, now: int) -> bool:
-        """Mark completed with its result, only while the token matches."""
+    async def complete(
+        self, claim: Claim, result: str, stages: str | None, now: int, deliver_at: int
+    ) -> bool:
+        """Mark completed with its result, only while the token matches. A job with a
+        webhook URL gets a pending delivery due at `deliver_at`, in the same transaction."""
         ...
 
-    async def fail(self, claim: Claim, error: str, now: int) -> bool:
-        """Mark failed with its error, only while the token matches."""
+    async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
+        """Mark failed with its error, only while the token matches (delivery as above)."""
         ...
 
     async def release(self, claim: Claim, now: int) -> bool:
         """Put a held job back in the queue (graceful drain), only while the token matches."""
         ...
 
-    async def reap(self, now: int, max_attempts: int) -> ReapReport:
-        """Requeue processing jobs whose lease expired; fail those that used every attempt."""
+    async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
+        """Requeue processing jobs whose lease expired; fail those that used every attempt
+        (with their delivery, as `fail` does)."""
         ...
 
     async def count_jobs(self, status: str | None = None) -> int: ...
+
+    # webhook deliveries (the outbox)
+    async def add_delivery(self, org_id: str, job_id: str, now: int) -> Delivery:
+        """Queue a new delivery (new webhook-id) of a terminal job. NotFound / Conflict."""
+        ...
+
+    async def list_deliveries(self, org_id: str, job_id: str) -> list[Delivery]: ...
+
+    async def claim_deliveries(self, limit: int, now: int, lease_ms: int) -> list[DeliveryClaim]:
+        """Take due pending deliveries whose previous attempt is not in flight."""
+        ...
+
+    async def next_delivery_due(self) -> int | None: ...
+
+    async def record_attempt(
+        self,
+        claim: DeliveryClaim,
+        attempt: DeliveryAttempt,
+        status: DeliveryStatus,
+        next_attempt_at: int | None,
+    ) -> bool:
+        """Store the attempt and the delivery's new state while the claim holds."""
+        ...
+
+    async def count_deliveries(self, status: str | None = None) -> int: ...

@@ -18,16 +18,21 @@ from typing import Any, TypeVar
 import aiosqlite
 import attrs
 
-from nexio_lite.errors import Conflict, StoreError
+from nexio_lite.errors import Conflict, NotFound, StoreError
 from nexio_lite.models import (
     ApiKey,
     Claim,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryClaim,
+    DeliveryStatus,
     Job,
     JobStatus,
     NewJob,
     Org,
     PoolVersion,
     ReapReport,
+    random_id,
 )
 
 T = TypeVar("T")
@@ -41,6 +46,9 @@ JOB_COLUMNS = (
 POOL_COLUMNS = "org_id, pool_id, version, generator, size, as_of, sha256, created_at"
 KEY_COLUMNS = "id, org_id, name, scopes, created_at, last_used_at, revoked_at"
 ORG_COLUMNS = "id, webhook_secret, previous_secret, secret_rotated_at, created_at"
+DELIVERY_COLUMNS = (
+    "id, job_id, org_id, webhook_id, url, status, created_at, updated_at, next_attempt_at, attempts"
+)
 
 ATTEMPTS_EXHAUSTED = (
     '{"code":"attempts_exhausted","message":"The job was claimed %d times without finishing",'
@@ -54,10 +62,29 @@ def _job(row: Iterable[Any]) -> Job:
     return Job(*r)
 
 
+def _delivery(row: Iterable[Any]) -> Delivery:
+    r = list(row)
+    r[5] = DeliveryStatus(r[5])
+    return Delivery(*r)
+
+
 def _key(row: Iterable[Any]) -> ApiKey:
     r = list(row)
     r[3] = tuple(s for s in r[3].split(",") if s)
     return ApiKey(*r)
+
+
+async def _insert_delivery(
+    c: aiosqlite.Connection, job_id: str, org_id: str, url: str, now: int, due: int
+) -> str:
+    """A new pending delivery (a new webhook-id) of the job's terminal state, due at `due`."""
+    delivery_id = random_id("dlv_")
+    await c.execute(
+        "INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, created_at, "
+        "updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (delivery_id, job_id, org_id, random_id("msg_", 24), url, now, now, due),
+    )
+    return delivery_id
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -458,30 +485,49 @@ class SqliteStore:
 
         return {r[0] for r in await self._write(op)}
 
-    async def _finish(self, claim: Claim, sql: str, params: tuple[Any, ...]) -> bool:
+    async def _finish(
+        self,
+        claim: Claim,
+        sql: str,
+        params: tuple[Any, ...],
+        now: int,
+        deliver_at: int | None = None,
+    ) -> bool:
+        """Apply `sql` to the claimed job while its token matches. With `deliver_at`, a
+        job that has a webhook URL gets its delivery row in the same transaction."""
+        job = claim.job
+
         async def op(c: aiosqlite.Connection) -> int:
             cur = await c.execute(
                 sql + " WHERE id=? AND claim_token=? AND status='processing'",
-                (*params, claim.job.id, claim.token),
+                (*params, job.id, claim.token),
             )
+            if cur.rowcount and deliver_at is not None and job.webhook_url:
+                await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
             return cur.rowcount
 
         return bool(await self._write(op))
 
-    async def complete(self, claim: Claim, result: str, stages: str | None, now: int) -> bool:
+    async def complete(
+        self, claim: Claim, result: str, stages: str | None, now: int, deliver_at: int
+    ) -> bool:
         return await self._finish(
             claim,
             "UPDATE jobs SET status='completed', result=?, stages=?, completed_at=?, "
             "updated_at=?, lease_until=NULL, claim_token=NULL",
             (result, stages, now, now),
+            now,
+            deliver_at,
         )
 
-    async def fail(self, claim: Claim, error: str, now: int) -> bool:
+    async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
         return await self._finish(
             claim,
             "UPDATE jobs SET status='failed', error=?, completed_at=?, updated_at=?, "
             "lease_until=NULL, claim_token=NULL",
             (error, now, now),
+            now,
+            deliver_at,
         )
 
     async def release(self, claim: Claim, now: int) -> bool:
@@ -489,16 +535,21 @@ class SqliteStore:
             claim,
             "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, claim_token=NULL",
             (now,),
+            now,
         )
 
-    async def reap(self, now: int, max_attempts: int) -> ReapReport:
+    async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
         async def op(c: aiosqlite.Connection) -> ReapReport:
             failed = await c.execute_fetchall(
                 "UPDATE jobs SET status='failed', error=printf(?, attempts, attempts), "
                 "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL "
-                "WHERE status='processing' AND lease_until < ? AND attempts >= ? RETURNING id",
+                "WHERE status='processing' AND lease_until < ? AND attempts >= ? "
+                "RETURNING id, org_id, webhook_url",
                 (ATTEMPTS_EXHAUSTED, now, now, now, max_attempts),
             )
+            for job_id, org_id, url in failed:
+                if url:
+                    await _insert_delivery(c, job_id, org_id, url, now, deliver_at)
             requeued = await c.execute_fetchall(
                 "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, "
                 "claim_token=NULL WHERE status='processing' AND lease_until < ? RETURNING id",
@@ -516,4 +567,113 @@ class SqliteStore:
             row = await self._read_one("SELECT count(*) FROM jobs")
         else:
             row = await self._read_one("SELECT count(*) FROM jobs WHERE status=?", (status,))
+        return int(row[0]) if row else 0
+
+    # ---- webhook deliveries ----------------------------------------------------------
+
+    async def add_delivery(self, org_id: str, job_id: str, now: int) -> Delivery:
+        """A new delivery (new webhook-id) of a terminal job, due now. Raises NotFound
+        for an unknown job and Conflict when it is not terminal or has no webhook URL."""
+
+        async def op(c: aiosqlite.Connection) -> str:
+            rows = list(
+                await c.execute_fetchall(
+                    "SELECT status, webhook_url FROM jobs WHERE id=? AND org_id=?",
+                    (job_id, org_id),
+                )
+            )
+            if not rows:
+                raise NotFound(f"Job '{job_id}' not found")
+            status, url = rows[0]
+            if status not in ("completed", "failed"):
+                raise Conflict(f"Job '{job_id}' is {status}: only a finished job is delivered")
+            if not url:
+                raise Conflict(f"Job '{job_id}' has no webhook_url")
+            return await _insert_delivery(c, job_id, org_id, url, now, now)
+
+        delivery_id = await self._write(op)
+        found = await self._read_one(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (delivery_id,)
+        )
+        return _delivery(found)
+
+    async def list_deliveries(self, org_id: str, job_id: str) -> list[Delivery]:
+        """The job's deliveries, oldest first, each with its attempts in order."""
+        rows = await self._read(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE job_id=? AND org_id=? ORDER BY seq",
+            (job_id, org_id),
+        )
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        history: dict[str, list[DeliveryAttempt]] = {i: [] for i in ids}
+        for a in await self._read(
+            "SELECT delivery_id, number, at, status_code, error, latency_ms, response_excerpt "
+            f"FROM delivery_attempts WHERE delivery_id IN ({marks}) ORDER BY delivery_id, number",
+            ids,
+        ):
+            history[a[0]].append(DeliveryAttempt(*a[1:]))
+        return [attrs.evolve(_delivery(r), history=tuple(history[r[0]])) for r in rows]
+
+    async def claim_deliveries(self, limit: int, now: int, lease_ms: int) -> list[DeliveryClaim]:
+        """Take up to `limit` due pending deliveries whose previous attempt is not still
+        in flight (an attempt lost in a crash is taken again once its lease expires)."""
+
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            return list(
+                await c.execute_fetchall(
+                    "UPDATE deliveries SET lease_until=?, claim_token=lower(hex(randomblob(16))) "
+                    "WHERE seq IN (SELECT seq FROM deliveries WHERE status='pending' "
+                    "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
+                    "ORDER BY next_attempt_at LIMIT ?) "
+                    f"RETURNING {DELIVERY_COLUMNS}, claim_token",
+                    (now + lease_ms, now, now, limit),
+                )
+            )
+
+        rows = await self._write(op)
+        return [DeliveryClaim(_delivery(r[:-1]), r[-1]) for r in rows]
+
+    async def next_delivery_due(self) -> int | None:
+        """When the next pending delivery can be attempted (ms), or None when none is."""
+        row = await self._read_one(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM deliveries "
+            "WHERE status='pending'"
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def record_attempt(
+        self,
+        claim: DeliveryClaim,
+        attempt: DeliveryAttempt,
+        status: DeliveryStatus,
+        next_attempt_at: int | None,
+    ) -> bool:
+        """Store one attempt and the delivery's new state, only while the claim holds."""
+        d = claim.delivery
+
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
+                "lease_until=NULL, claim_token=NULL WHERE id=? AND claim_token=?",
+                (status.value, attempt.number, next_attempt_at, attempt.at + attempt.latency_ms,
+                 d.id, claim.token),
+            )  # fmt: skip
+            if cur.rowcount:
+                await c.execute(
+                    "INSERT INTO delivery_attempts (delivery_id, number, at, status_code, error, "
+                    "latency_ms, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d.id, attempt.number, attempt.at, attempt.status_code, attempt.error,
+                     attempt.latency_ms, attempt.response_excerpt),
+                )  # fmt: skip
+            return cur.rowcount
+
+        return bool(await self._write(op))
+
+    async def count_deliveries(self, status: str | None = None) -> int:
+        if status is None:
+            row = await self._read_one("SELECT count(*) FROM deliveries")
+        else:
+            row = await self._read_one("SELECT count(*) FROM deliveries WHERE status=?", (status,))
         return int(row[0]) if row else 0

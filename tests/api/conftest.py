@@ -17,6 +17,8 @@ from nexio_lite.config import Settings, load_settings
 from nexio_lite.pipeline.pool import DEMO_AS_OF, GENERATOR, generate_pool
 from nexio_lite.store.sqlite import SqliteStore
 
+from .receiver import Receiver
+
 SEED_BODY: dict[str, Any] = {
     "profile": {"entity": "acme-manufacturing", "state": "CA",
                 "line": "professional_liability", "revenue": 12000000},
@@ -117,3 +119,13 @@ def make_world(
 @pytest.fixture
 async def world(make_world: WorldFactory) -> World:
     return await make_world()
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Callable[..., Awaitable[Any]]) -> Receiver:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    rec.base_url = str(server.make_url("")).rstrip("/")
+    return rec

@@ -17,7 +17,13 @@ async def test_org_key_and_pool_commands(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     code, out, _ = await run_cli(env, "orgs", "create", "acme")
     assert code == 0
+    first_secret = out.splitlines()[-1]
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]+", first_secret)
+    code, out, _ = await run_cli(env, "orgs", "rotate-secret", "acme")
+    assert code == 0
+    assert "24 hours" in out
     assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]+", out.splitlines()[-1])
+    assert out.splitlines()[-1] != first_secret
 
     code, out, _ = await run_cli(env, "keys", "create", "--org", "acme", "--scopes",
                                  "jobs:read,admin", "--name", "ci")  # fmt: skip

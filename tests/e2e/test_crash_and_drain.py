@@ -14,11 +14,13 @@ from nexio_lite.store.sqlite import SqliteStore
 from .conftest import SEED_BODY, Server, cli_env, demo_key, free_port
 
 
-async def _submit_many(url: str, key: str, n: int) -> list[str]:
+async def _submit_many(url: str, key: str, n: int, webhook_url: str | None = None) -> list[str]:
     async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
 
         async def one(i: int) -> str:
             body = dict(SEED_BODY, profile=dict(SEED_BODY["profile"], revenue=1_000_000 + i))
+            if webhook_url:
+                body["webhook_url"] = webhook_url
             async with http.post(f"{url}/api/v1/jobs", json=body) as resp:
                 assert resp.status == 202, await resp.text()
                 return str((await resp.json())["eval_id"])

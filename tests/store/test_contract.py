@@ -117,13 +117,13 @@ async def test_completion_is_accepted_only_with_the_current_token(store: Store) 
     await store.enqueue(_job(1))
     (claim,) = await store.claim(1, 1_000, NOW)
     # The lease expires and the reaper requeues the job; another worker claims it.
-    report = await store.reap(NOW + 2_000, max_attempts=3)
+    report = await store.reap(NOW + 2_000, max_attempts=3, deliver_at=NOW + 2_000)
     assert report.requeued == (claim.job.id,)
     (second,) = await store.claim(1, 1_000, NOW + 2_001)
     assert second.job.attempts == 2
-    assert not await store.complete(claim, '{"x":1}', None, NOW + 2_002)
-    assert await store.complete(second, '{"x":2}', "[]", NOW + 2_003)
-    assert not await store.complete(second, '{"x":3}', "[]", NOW + 2_004)
+    assert not await store.complete(claim, '{"x":1}', None, NOW + 2_002, NOW + 2_002)
+    assert await store.complete(second, '{"x":2}', "[]", NOW + 2_003, NOW + 2_003)
+    assert not await store.complete(second, '{"x":3}', "[]", NOW + 2_004, NOW + 2_004)
     job = await store.get_job("acme", claim.job.id)
     assert job is not None
     assert (job.status, job.result, job.completed_at) == (
@@ -139,9 +139,9 @@ async def test_renew_extends_only_leases_still_held(store: Store) -> None:
     await store.enqueue(_job(1))
     await store.enqueue(_job(2))
     a, b = await store.claim(2, 1_000, NOW)
-    assert await store.fail(b, '{"code":"x","message":"m","details":{}}', NOW + 1)
+    assert await store.fail(b, '{"code":"x","message":"m","details":{}}', NOW + 1, NOW + 1)
     assert await store.renew([a, b], 5_000, NOW + 500) == {a.job.id}
-    assert (await store.reap(NOW + 2_000, 3)).requeued == ()  # renewed lease not expired
+    assert (await store.reap(NOW + 2_000, 3, NOW)).requeued == ()  # renewed lease not expired
 
 
 async def test_reaper_fails_a_job_after_max_attempts(store: Store) -> None:
@@ -152,7 +152,7 @@ async def test_reaper_fails_a_job_after_max_attempts(store: Store) -> None:
         (claim,) = await store.claim(1, 1_000, t)
         assert claim.job.attempts == attempt
         t += 2_000
-        report = await store.reap(t, max_attempts=3)
+        report = await store.reap(t, max_attempts=3, deliver_at=t)
     assert report.failed == (claim.job.id,)
     job = await store.get_job("acme", claim.job.id)
     assert job is not None

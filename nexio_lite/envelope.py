@@ -7,7 +7,7 @@ GET body are the same bytes.
 
 from __future__ import annotations
 
-from nexio_lite.api.responses import dumps
+from nexio_lite.jsontext import dumps
 from nexio_lite.models import EVALUATION, Job, JobStatus, iso_ms
 
 

@@ -1,0 +1,199 @@
+"""The delivery loop: due deliveries from the outbox, signed, POSTed, classified, recorded.
+
+Deliveries live in the database (written in the transaction that made their job
+terminal), so nothing is lost to a crash: an attempt in flight at a kill is taken
+again when its lease runs out, with the same `webhook-id` (at-least-once). The loop
+sleeps until it is woken (a job finished, a redelivery) or the next delivery falls
+due; it never polls. At most `webhooks.concurrency` attempts are in flight, each in its
+own task with its own timeout, so a slow receiver holds one slot, not the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from nexio_lite import __version__
+from nexio_lite.config import WebhookSettings
+from nexio_lite.envelope import envelope
+from nexio_lite.logs import get_logger
+from nexio_lite.models import (
+    DeliveryAttempt,
+    DeliveryClaim,
+    DeliveryStatus,
+    now_ms,
+)
+from nexio_lite.store.base import Store
+from nexio_lite.webhooks.policy import Delivered, GiveUp, Outcome, RetryAt, RetryPolicy
+from nexio_lite.webhooks.policy import parse_retry_after as _parse_retry_after
+from nexio_lite.webhooks.signing import webhook_headers
+from nexio_lite.webhooks.ssrf import UrlPolicy, guarded_connector, is_refused_connection
+
+log = get_logger("nexio_lite.webhooks")
+
+USER_AGENT = f"nexio-lite/{__version__}"
+EXCERPT_BYTES = 2048
+LEASE_MARGIN_MS = 5_000
+SECRET_CACHE_SECONDS = 2.0
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        store: Store,
+        settings: WebhookSettings,
+        base_url: str,
+        clock: Callable[[], int] = now_ms,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.base_url = base_url
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.policy = RetryPolicy(tuple(settings.retry_schedule_seconds))
+        self.lease_ms = int(settings.timeout_seconds * 1000) + LEASE_MARGIN_MS
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._secrets: dict[str, tuple[float, list[str]]] = {}
+
+    @property
+    def first_delay_ms(self) -> int:
+        return int(self.policy.first_delay() * 1000)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        policy = UrlPolicy(self.settings.allow_private_targets, self.settings.require_https)
+        self._session = aiohttp.ClientSession(
+            connector=guarded_connector(policy, limit=self.settings.concurrency),
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
+            trust_env=False,  # no proxy: the guard must see the real target address
+            auto_decompress=False,
+        )
+        self._task = asyncio.create_task(self._loop(), name="webhook-deliveries")
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop taking deliveries; give attempts in flight `grace_seconds`, then cancel
+        them (they are attempted again after the next start, with the same webhook-id)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.settings.concurrency - len(self._inflight)
+            timeout: float | None = None
+            if free > 0:
+                claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
+                for claim in claims:
+                    task = asyncio.create_task(self._attempt(claim))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+                if len(claims) < free:
+                    due = await self.store.next_delivery_due()
+                    if due is not None:
+                        timeout = max(0.0, (due - self.clock()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook_attempt_crashed", exc_info=task.exception())
+        self._wake.set()
+
+    async def _org_secrets(self, org_id: str, now: int) -> list[str]:
+        """The org's current secret, and the previous one during the rotation overlap."""
+        cached = self._secrets.get(org_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        org = await self.store.get_org(org_id)
+        secrets = []
+        if org is not None:
+            secrets.append(org.webhook_secret)
+            overlap_ms = self.settings.rotation_overlap_hours * 3_600_000
+            rotated = org.secret_rotated_at
+            if org.previous_secret and rotated is not None and now < rotated + overlap_ms:
+                secrets.append(org.previous_secret)
+        self._secrets[org_id] = (time.monotonic() + SECRET_CACHE_SECONDS, secrets)
+        return secrets
+
+    async def _attempt(self, claim: DeliveryClaim) -> None:
+        d = claim.delivery
+        job = await self.store.get_job(d.org_id, d.job_id)
+        secrets = await self._org_secrets(d.org_id, self.clock())
+        if job is None or not secrets:
+            return  # the job (and so this delivery) was deleted meanwhile
+        body = envelope(job, self.base_url).encode()
+        started = self.clock()
+        headers = webhook_headers(secrets, d.webhook_id, started // 1000, body, USER_AGENT)
+        t0 = time.perf_counter()
+        outcome, excerpt = await self._post(d.url, body, headers)
+        latency = int((time.perf_counter() - t0) * 1000)
+        number = d.attempts + 1
+        decision = self.policy.decide(outcome, number, (started + latency) / 1000, self.rng)
+        attempt = DeliveryAttempt(number, started, outcome.status_code, outcome.error, latency,
+                                  excerpt)  # fmt: skip
+        fields = {"delivery_id": d.id, "webhook_id": d.webhook_id, "job_id": d.job_id,
+                  "attempt": number, "status_code": outcome.status_code, "error": outcome.error,
+                  "latency_ms": latency}  # fmt: skip
+        if isinstance(decision, Delivered):
+            status, next_at = DeliveryStatus.DELIVERED, None
+            log.info("webhook_delivered", **fields)
+        elif isinstance(decision, RetryAt):
+            status, next_at = DeliveryStatus.PENDING, int(decision.at * 1000)
+            event = "webhook_receiver_error" if decision.reason == "receiver_error" else (
+                "webhook_retry_scheduled")  # fmt: skip
+            log.warning(event, reason=decision.reason, next_attempt_at=next_at, **fields)
+        else:
+            assert isinstance(decision, GiveUp)
+            status, next_at = DeliveryStatus.FAILED, None
+            log.warning("webhook_given_up", reason=decision.reason, **fields)
+        if not await self.store.record_attempt(claim, attempt, status, next_at):
+            log.warning("webhook_attempt_not_recorded", reason="lease lost", **fields)
+
+    async def _post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[Outcome, str | None]:
+        """One POST, never following redirects. Returns what happened and the first 2 KB
+        of the response body; errors are classified, never raised."""
+        assert self._session is not None
+        status: int | None = None
+        excerpt: str | None = None
+        retry_after: float | None = None
+        error: str | None = None
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                status = resp.status
+                retry_after = _parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                raw = await resp.content.read(EXCERPT_BYTES)
+                excerpt = raw.decode("utf-8", "replace")
+        except TimeoutError:
+            error = "timeout"
+        except aiohttp.ClientConnectorError as exc:
+            error = "refused_address" if is_refused_connection(exc) else "connection_error"
+        except (aiohttp.ClientError, OSError) as exc:
+            error = "refused_address" if is_refused_connection(exc) else "connection_error"
+        if status is not None:
+            error = None  # the receiver answered in time; a cut-off body does not undo that
+        return Outcome(status_code=status, error=error, retry_after=retry_after), excerpt
