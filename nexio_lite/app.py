@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from nexio_lite.api import deliveries, jobs, ops, traces
+from nexio_lite.api import deliveries, jobs, openapi, ops, traces
 from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
 from nexio_lite.auth import KeyChecker
@@ -45,6 +45,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/traces/{eval_id}", traces.get_trace)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/openapi.json", openapi.openapi_json)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -11,7 +11,6 @@ own task with its own timeout, so a slow receiver holds one slot, not the loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -63,6 +62,7 @@ class DeliveryService:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
+        self._stopping = False
 
     @property
     def first_delay_ms(self) -> int:
@@ -84,10 +84,10 @@ class DeliveryService:
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking deliveries; give attempts in flight `grace_seconds`, then cancel
         them (they are attempted again after the next start, with the same webhook-id)."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         if self._inflight:
             _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
             for task in pending:
@@ -97,7 +97,7 @@ class DeliveryService:
             await self._session.close()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             free = self.settings.concurrency - len(self._inflight)
             timeout: float | None = None
@@ -111,8 +111,18 @@ class DeliveryService:
                     due = await self.store.next_delivery_due()
                     if due is not None:
                         timeout = max(0.0, (due - self.clock()) / 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await self._sleep(timeout)
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Until woken or `seconds` pass. (Not `asyncio.wait_for`: on Python 3.11
+        it can swallow a cancellation that races with the wake-up.)"""
+        if self._stopping:
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

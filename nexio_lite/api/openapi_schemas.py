@@ -1,0 +1,471 @@
+"""The component schemas of the OpenAPI document (API.md, DOMAIN.md §2, §7–8).
+
+Plain JSON Schema 2020-12 data, as OpenAPI 3.1 takes it. Two habits hold throughout:
+
+- Request bodies say `additionalProperties: false` where the server answers an unknown
+  key with 400 `unknown_field` (the submit envelope, `options`, `profile`, the
+  maintenance request), and accept `null` wherever the server treats `null` as absent.
+  Rules that JSON Schema cannot state exactly (a real calendar date, at most 4 decimals,
+  the claims/loss-ratio conflict) are told in descriptions, never approximated by a
+  stricter schema: a body the schema accepts may still get a documented 400 or 422.
+- Response objects leave `additionalProperties` open: the server may add fields.
+
+Enumerations are read from the pipeline's own constants so the document cannot drift
+from the validator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nexio_lite.pipeline.ranking import CONFIDENCE, TIERS
+from nexio_lite.pipeline.request import (
+    LIMIT_MAX,
+    LIMIT_MIN,
+    POOL_MAX_CHARS,
+    PROFILE_FIELDS,
+    REQUIRED_PROFILE_FIELDS,
+)
+from nexio_lite.pipeline.schema import AM_BEST_SCALE, DIMENSIONS, LINES, NAICS_SECTORS, STATES
+
+Schema = dict[str, Any]
+
+JOB_STATUSES: tuple[str, ...] = ("queued", "processing", "completed", "failed")
+MAINTENANCE_TYPES: tuple[str, ...] = ("decay_sweep", "metrics")
+JOB_TYPES: tuple[str, ...] = ("evaluation", *MAINTENANCE_TYPES)
+DELIVERY_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
+LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4")
+DETAIL_CODES: tuple[str, ...] = (
+    "required",
+    "type",
+    "range",
+    "enum",
+    "format",
+    "unknown_field",
+    "conflict",
+)
+
+
+def ref(name: str) -> Schema:
+    """A reference to the component schema `name`."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """`schema` that also accepts JSON null (only for schemas with a single `type`)."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _obj(
+    properties: dict[str, Schema],
+    required: str = "",
+    *,
+    closed: bool = False,
+    description: str | None = None,
+) -> Schema:
+    """An object schema; `required` names properties separated by spaces, `closed`
+    forbids keys other than `properties`."""
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required.split()
+    schema["additionalProperties"] = not closed
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _str(description: str | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "string", **extra}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _int(minimum: int | None = None, maximum: int | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _enum(values: tuple[str, ...] | list[str], description: str | None = None) -> Schema:
+    return _str(description, enum=list(values))
+
+
+def _timestamp(description: str, *, optional: bool = False) -> Schema:
+    schema = _str(description + " (ISO 8601 UTC, milliseconds, `Z`).", format="date-time")
+    return nullable(schema) if optional else schema
+
+
+def _array(items: Schema, description: str | None = None) -> Schema:
+    schema: Schema = {"type": "array", "items": items}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _error_schemas() -> dict[str, Schema]:
+    return {
+        "ErrorDetail": _obj(
+            {
+                "field": _str("Dotted path of the field, e.g. `profile.revenue`."),
+                "code": _str("One of: " + ", ".join(DETAIL_CODES) + " (others may be added)."),
+                "message": _str(),
+            },
+            "field code message",
+            description="One problem found in a request (400 `invalid_request`).",
+        ),
+        "Error": _obj(
+            {
+                "error": _obj(
+                    {
+                        "code": _str("Machine-readable error code, e.g. `not_found`."),
+                        "message": _str("Human-readable message."),
+                        "details": {
+                            "type": ["array", "object"],
+                            "description": "Always present; `[]` where there is nothing "
+                            "to list. For 400 an array of `ErrorDetail`s sorted by "
+                            "`(field, code)`.",
+                        },
+                    },
+                    "code message details",
+                )
+            },
+            "error",
+            description="The body of every error response (API.md §3).",
+        ),
+        "ValidationError": {
+            "allOf": [
+                ref("Error"),
+                {
+                    "properties": {
+                        "error": {
+                            "properties": {
+                                "code": {"const": "invalid_request"},
+                                "details": _array(ref("ErrorDetail")),
+                            }
+                        }
+                    }
+                },
+            ],
+            "description": "400 `invalid_request`: every problem found, all at once.",
+        },
+    }
+
+
+# ---------------------------------------------------------------- submit request
+
+
+def _profile_schema() -> Schema:
+    sectors = "|".join(sorted(NAICS_SECTORS))
+    fields: dict[str, Schema] = {
+        "entity": _str(
+            "Lowercase slug, 1-64 characters.",
+            pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+            minLength=1,
+            maxLength=64,
+        ),
+        "state": _enum(STATES, "USPS code of one of the 50 states or DC, uppercase."),
+        "line": _enum(sorted(LINES), "Line of business."),
+        "revenue": _int(1, 10_000_000_000, format="int64", description="Annual revenue, USD."),
+        "naics": _str(
+            "2-6 digit NAICS code whose first two digits are a valid sector.",
+            pattern=f"^(?:{sectors})[0-9]{{0,4}}$",
+        ),
+        "employees": _int(0, 1_000_000),
+        "years_in_business": _int(0, 300),
+        "loss_ratio": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 10,
+            "description": "3-year incurred / earned premium (0.45 = 45%), at most 4 decimal "
+            "places; must be 0 when claims_3yr is 0.",
+        },
+        "claims_3yr": _int(0, 10_000),
+        "requested_limit": _int(
+            100_000,
+            100_000_000,
+            description="Per-claim limit, USD; 1000000 when absent (reported as defaulted).",
+        ),
+        "effective_date": _str(
+            "A real date between 2000-01-01 and 2099-12-31.",
+            format="date",
+            pattern=r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$",
+        ),
+        "admitted_only": {"type": "boolean", "description": "Default false."},
+        "min_am_best": _enum(AM_BEST_SCALE, "Lowest acceptable AM Best rating; default B+."),
+    }
+    assert tuple(fields) == PROFILE_FIELDS
+    properties = {
+        name: schema if name in REQUIRED_PROFILE_FIELDS else nullable(schema)
+        for name, schema in fields.items()
+    }
+    return _obj(
+        properties,
+        " ".join(REQUIRED_PROFILE_FIELDS),
+        closed=True,
+        description="The entity to evaluate (DOMAIN.md §2). Integers are JSON integers "
+        "(`1.0` and `true` are refused); an optional field sent as null counts as absent.",
+    )
+
+
+def _submit_schemas() -> dict[str, Schema]:
+    options = _obj(
+        {
+            "as_of": nullable(_str("Evaluate as of this date (YYYY-MM-DD).", format="date")),
+            "limit": nullable(
+                _int(LIMIT_MIN, LIMIT_MAX, description="Cut `candidates` to the first N.")
+            ),
+        },
+        closed=True,
+    )
+    return {
+        "Profile": _profile_schema(),
+        "EvaluationOptions": options,
+        "SubmitJobRequest": _obj(
+            {
+                "profile": ref("Profile"),
+                "pool": _str(
+                    "Pool id, e.g. `carriers:all`.", minLength=1, maxLength=POOL_MAX_CHARS
+                ),
+                "webhook_url": nullable(
+                    _str("Absolute http(s) URL that receives the finished job.", format="uri")
+                ),
+                "options": {"oneOf": [ref("EvaluationOptions"), {"type": "null"}]},
+            },
+            "profile pool",
+            closed=True,
+        ),
+        "JobAccepted": _obj(
+            {
+                "eval_id": _str("`eval_` and at least 16 base62 characters.", pattern="^eval_"),
+                "status": _enum(("queued",)),
+            },
+            "eval_id status",
+        ),
+    }
+
+
+# ---------------------------------------------------------------- the job envelope
+
+
+def _candidate_schema() -> Schema:
+    scores = _obj(
+        {d: _enum(LEVELS, "L1 best … L4 worst.") for d in DIMENSIONS},
+        " ".join(DIMENSIONS),
+        description="The six dimensions.",
+    )
+    return _obj(
+        {
+            "rank": _int(1),
+            "carrier_id": _str(),
+            "name": _str(),
+            "tier": _enum(tuple(t for t in TIERS if t)),
+            "confidence": _enum(CONFIDENCE),
+            "fit_score": _int(0, 100),
+            "scores": scores,
+            "reasoning": _str(),
+        },
+        "rank carrier_id name tier confidence fit_score scores reasoning",
+    )
+
+
+def _job_summary_schema() -> Schema:
+    count = _int(0)
+    return _obj(
+        {
+            "id": _str("The job id (for evaluations the same as `eval_id`)."),
+            "eval_id": _str("Evaluations only."),
+            "type": _enum(JOB_TYPES, "Clients branch on it."),
+            "status": _enum(JOB_STATUSES),
+            "created_at": _timestamp("When the job was accepted"),
+            "updated_at": _timestamp("Last change"),
+            "started_at": _timestamp("First claimed by a worker", optional=True),
+            "completed_at": _timestamp("Reached a terminal status", optional=True),
+            "duration_ms": nullable(_int(0, description="completed_at - started_at.")),
+            "attempts": _int(0, description="How many times a worker has claimed it."),
+            "pool_size": {**count, "description": "Completed evaluations: pool size."},
+            "filtered": {**count, "description": "Completed evaluations: carriers filtered."},
+            "passed": {**count, "description": "Completed evaluations: carriers that passed."},
+            "audit": _str("Completed evaluations: URL of the audit trace.", format="uri"),
+            "error": ref("JobError"),
+            "dry_run": {"type": "boolean", "description": "Completed maintenance jobs."},
+            "records_scanned": {**count, "description": "Completed maintenance jobs."},
+            "records_affected": {**count, "description": "Completed maintenance jobs."},
+            "errors": {**count, "description": "Completed maintenance jobs: errors recorded."},
+            "metrics": {"type": "object", "description": "Completed `metrics` jobs."},
+        },
+        "id type status created_at updated_at started_at completed_at duration_ms attempts",
+        description="A job as listed: the envelope of API.md §5 without `candidates`.",
+    )
+
+
+def _job_schemas() -> dict[str, Schema]:
+    return {
+        "Candidate": _candidate_schema(),
+        "JobError": _obj(
+            {"code": _str(), "message": _str(), "details": {"type": "object"}},
+            "code message",
+            description="Why a job failed.",
+        ),
+        "JobSummary": _job_summary_schema(),
+        "Job": {
+            "allOf": [
+                ref("JobSummary"),
+                {
+                    "properties": {
+                        "candidates": _array(
+                            ref("Candidate"),
+                            "Completed evaluations: ranked carriers that passed "
+                            "(cut by `options.limit`).",
+                        )
+                    }
+                },
+            ],
+            "description": "The job envelope (API.md §5). Completed evaluations add the "
+            "result of DOMAIN.md §7; failed jobs add `error`; completed maintenance jobs "
+            "add their counts.",
+        },
+        "JobList": _obj(
+            {
+                "data": _array(ref("JobSummary"), "Newest first."),
+                "next_cursor": nullable(_str("Pass as `cursor`; null on the last page.")),
+            },
+            "data next_cursor",
+        ),
+    }
+
+
+# ---------------------------------------------------------------- other resources
+
+
+def _delivery_schemas() -> dict[str, Schema]:
+    attempt = _obj(
+        {
+            "at": _timestamp("When the attempt was made"),
+            "status_code": nullable(_int(description="HTTP status of the answer.")),
+            "error": nullable(_str("Why no answer was received.")),
+            "latency_ms": nullable(_int(0)),
+            "response_excerpt": nullable(_str("The start of the answer's body.")),
+        },
+        "at status_code error",
+    )
+    delivery = _obj(
+        {
+            "id": _str("`dlv_…`"),
+            "webhook_id": _str("The `webhook-id` header, stable across retries."),
+            "url": _str(format="uri"),
+            "status": _enum(DELIVERY_STATUSES),
+            "created_at": _timestamp("When the delivery was queued"),
+            "attempts": _array(ref("DeliveryAttempt")),
+        },
+        "id webhook_id url status created_at attempts",
+    )
+    return {
+        "DeliveryAttempt": attempt,
+        "Delivery": delivery,
+        "DeliveryList": _obj({"data": _array(ref("Delivery"), "Oldest first.")}, "data"),
+        "RedeliveryAccepted": _obj(
+            {"delivery_id": _str("`dlv_…`"), "status": _enum(("pending",))},
+            "delivery_id status",
+        ),
+    }
+
+
+def _maintenance_schemas() -> dict[str, Schema]:
+    return {
+        "MaintenanceJobRequest": _obj(
+            {
+                "job_type": _enum(MAINTENANCE_TYPES),
+                "dry_run": {"type": "boolean", "default": False},
+                "older_than_days": _int(
+                    0,
+                    description="decay_sweep only: delete terminal evaluation jobs "
+                    "completed more than this many days ago; default `retention.days`.",
+                ),
+            },
+            "job_type",
+            closed=True,
+        ),
+        "MaintenanceJobAccepted": _obj(
+            {
+                "id": _str("`job_…`"),
+                "type": _enum(MAINTENANCE_TYPES),
+                "status": _enum(("queued",)),
+            },
+            "id type status",
+        ),
+    }
+
+
+def _ops_schemas() -> dict[str, Schema]:
+    pool = _obj(
+        {
+            "pool": _str("Pool id."),
+            "size": _int(0),
+            "version": _int(1, description="Current version; each import adds one."),
+            "as_of": _str(format="date"),
+            "sha256": _str(pattern="^[0-9a-f]{64}$"),
+        },
+        "pool size version as_of sha256",
+    )
+    trace = _obj(
+        {
+            "eval_id": _str(),
+            "created_at": _str(format="date-time"),
+            "vertical": _obj({"id": _str(), "rules_version": _str()}),
+            "pool": _obj(
+                {
+                    "id": _str(),
+                    "generator": nullable(_str()),
+                    "size": _int(0),
+                    "as_of": _str(format="date"),
+                    "sha256": _str(),
+                }
+            ),
+            "as_of": _str(format="date"),
+            "as_of_source": _enum(("options", "pool")),
+            "profile": {"type": "object", "description": "As validated, defaults applied."},
+            "defaults_applied": _array(_str()),
+            "constants": {"type": "object"},
+            "stages": _array(
+                {"type": "object"}, "validate, load_pool, filter, score, rank, render."
+            ),
+            "carriers": _array({"type": "object"}, "`full`: every pool carrier, in pool order."),
+            "candidates": _array(ref("Candidate"), "`summary`: every candidate, in rank order."),
+        },
+        "eval_id created_at vertical pool as_of as_of_source profile stages",
+        description="The audit trace of DOMAIN.md §8.",
+    )
+    return {
+        "Pool": pool,
+        "PoolList": _obj({"data": _array(ref("Pool"))}, "data"),
+        "Trace": trace,
+        "Health": _obj({"status": _str(examples=["ok"])}, "status"),
+        "Readiness": _obj(
+            {
+                "status": _enum(("ready", "not_ready")),
+                "database": {"type": "boolean"},
+                "workers": {"type": "boolean"},
+                "loop_worst_stall_ms": {"type": "number", "minimum": 0},
+            },
+            "status database workers loop_worst_stall_ms",
+        ),
+    }
+
+
+def component_schemas() -> dict[str, Schema]:
+    """Every schema of `components.schemas`, by name."""
+    return {
+        **_error_schemas(),
+        **_submit_schemas(),
+        **_job_schemas(),
+        **_delivery_schemas(),
+        **_maintenance_schemas(),
+        **_ops_schemas(),
+    }
