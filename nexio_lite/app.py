@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from nexio_lite.api import deliveries, jobs, openapi, ops, traces
+from nexio_lite.api import deliveries, jobs, maintenance, openapi, ops, traces
 from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
 from nexio_lite.auth import KeyChecker
 from nexio_lite.config import Settings
 from nexio_lite.logs import get_logger
 from nexio_lite.loopwatch import LoopWatch
+from nexio_lite.maintenance import MaintenanceRunners, SweepScheduler
 from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
 from nexio_lite.store.base import Store
@@ -39,6 +40,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store))
     app.router.add_post("/api/v1/jobs", jobs.submit_job)
+    app.router.add_get("/api/v1/jobs", jobs.list_jobs)
+    app.router.add_post("/api/v1/maintenance/jobs", maintenance.submit_maintenance)
+    app.router.add_get("/api/v1/pools", maintenance.list_pools)
     app.router.add_get("/api/v1/jobs/{job_id}", jobs.get_job)
     app.router.add_get("/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries)
     app.router.add_post("/api/v1/jobs/{job_id}/deliveries/redeliver", deliveries.redeliver)
@@ -56,13 +60,21 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await svc.store.open()
     scorer = Scorer(svc.store, settings.workers.processes)
     sender = DeliveryService(svc.store, settings.webhooks, settings.base_url)
+    runners = {EVALUATION: scorer.run_job}
+    runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
+
+    def finished(job_ids: list[str]) -> None:
+        sender.notify()
+        svc.waiters.finished(job_ids)
+
     workers = WorkerPool(
         svc.store,
-        {EVALUATION: scorer.run_job},
+        runners,
         settings.workers,
-        on_finished=lambda _job: sender.notify(),
+        on_finished=finished,
         webhook_delay_ms=sender.first_delay_ms,
     )
+    scheduler = SweepScheduler(svc.store, settings.retention, workers.notify)
     app[WORKERS] = workers
     svc.notify_workers = workers.notify
     svc.notify_deliveries = sender.notify
@@ -73,6 +85,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     svc.loop_worst_ms = lambda reset: watch.reset() if reset else watch.worst_ms
     await sender.start()
     await workers.start()
+    scheduler.start()
     flusher = asyncio.create_task(_flush_keys(svc.keys), name="key-last-used")
     log.info(
         "service_started",
@@ -83,6 +96,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await scheduler.stop()
         await workers.drain(settings.server.shutdown_grace_seconds)
         await sender.stop(settings.server.shutdown_grace_seconds)
         flusher.cancel()

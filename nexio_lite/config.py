@@ -106,6 +106,24 @@ class WebhookSettings:
 
 
 @attrs.define
+class RetentionSettings:
+    days: int = setting(
+        30, "decay_sweep deletes finished evaluation jobs older than this", _at_least(0)
+    )
+    sweep_interval_hours: float = setting(
+        24.0, "how often the server queues a decay_sweep per organization (0: never)",
+        _at_least(0),
+    )  # fmt: skip
+    batch_size: int = setting(
+        500, "jobs deleted per write transaction by a sweep (keeps each write short)",
+        _at_least(1),
+    )  # fmt: skip
+    metrics_window_hours: float = setting(
+        24.0, "the window a metrics job reports on", _at_least(0.001)
+    )
+
+
+@attrs.define
 class LogSettings:
     level: str = setting(
         "info", "lowest level logged", _one_of("debug", "info", "warning", "error")
@@ -122,6 +140,7 @@ class Settings:
     database: DatabaseSettings = attrs.field(factory=DatabaseSettings)
     workers: WorkerSettings = attrs.field(factory=WorkerSettings)
     webhooks: WebhookSettings = attrs.field(factory=WebhookSettings)
+    retention: RetentionSettings = attrs.field(factory=RetentionSettings)
     log: LogSettings = attrs.field(factory=LogSettings)
 
     @property

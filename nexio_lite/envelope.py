@@ -11,7 +11,9 @@ from nexio_lite.jsontext import dumps
 from nexio_lite.models import EVALUATION, Job, JobStatus, iso_ms
 
 
-def envelope(job: Job, base_url: str) -> str:
+def envelope(job: Job, base_url: str, with_candidates: bool = True) -> str:
+    """The job as `GET /api/v1/jobs/{id}` answers it (and its webhook sends it); list
+    items leave the candidates out."""
     head: dict[str, object] = {"id": job.id}
     if job.type == EVALUATION:
         head["eval_id"] = job.id
@@ -35,6 +37,8 @@ def envelope(job: Job, base_url: str) -> str:
         inner = job.result.strip()[1:-1]
         if inner:
             text = text[:-1] + "," + inner + "}"
+        if with_candidates and job.candidates is not None:
+            text = text[:-1] + ',"candidates":' + job.candidates + "}"
         if job.type == EVALUATION:
             text = text[:-1] + ',"audit":' + dumps(f"{base_url}/traces/{job.id}") + "}"
     elif job.status is JobStatus.FAILED and job.error:

@@ -28,6 +28,9 @@ class JobStatus(enum.StrEnum):
 
 
 EVALUATION = "evaluation"
+DECAY_SWEEP = "decay_sweep"
+METRICS = "metrics"
+JOB_TYPES: tuple[str, ...] = (EVALUATION, DECAY_SWEEP, METRICS)
 
 
 def random_id(prefix: str, length: int = 20) -> str:
@@ -120,6 +123,7 @@ class Job:
     result: str | None = None  # JSON object text of the type's result fields
     error: str | None = None  # JSON object text {code, message, details}
     stages: str | None = None  # JSON list text of pipeline stage timings
+    candidates: str | None = None  # JSON array text of ranked candidates (evaluations)
 
 
 @attrs.frozen
@@ -173,3 +177,23 @@ class DeliveryClaim:
 
     delivery: Delivery
     token: str
+
+
+class IdempotencyState(enum.StrEnum):
+    FRESH = "fresh"  # this request owns the key: go ahead
+    REPLAY = "replay"  # the same request already succeeded: answer `response` again
+    IN_PROGRESS = "in_progress"  # the same key is being used by a request right now
+    REUSED = "reused"  # the key was used with another body
+
+
+@attrs.frozen
+class IdempotencyClaim:
+    state: IdempotencyState
+    response: str | None = None
+    job_id: str | None = None
+
+
+@attrs.frozen
+class SweepCount:
+    scanned: int  # terminal evaluation jobs of the organization examined
+    affected: int  # of those, the ones older than the cutoff

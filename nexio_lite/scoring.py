@@ -24,6 +24,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, PoolVersion, iso_ms
 from nexio_lite.pipeline.carriers_io import parse_pool_file
@@ -82,9 +83,11 @@ def _stage(name: str, wall_ns: int, duration_ns: int, n_in: int, n_out: int) -> 
     }
 
 
-def run_evaluation(loader: PoolLoader, pool: PoolVersion, request_json: str) -> tuple[str, str]:
-    """Score one stored request. Returns (result JSON, stage timings JSON): the result
-    holds pool_size, filtered, passed and candidates, in that order."""
+def run_evaluation(
+    loader: PoolLoader, pool: PoolVersion, request_json: str
+) -> tuple[str, str, str]:
+    """Score one stored request. Returns JSON texts: the result's counts (pool_size,
+    filtered, passed, in that order), the ranked candidates, and the stage timings."""
     wall0, mono0 = time.time_ns(), time.perf_counter_ns()
 
     def wall(mono: int) -> int:
@@ -99,16 +102,8 @@ def run_evaluation(loader: PoolLoader, pool: PoolVersion, request_json: str) -> 
     ev = evaluate(prepared, profile, options, clock=time.perf_counter_ns)
     for s in ev.stages:
         stages.append(s.to_dict(iso_ms(wall(s.start_ns) // 1_000_000) or "", _ms(s.duration_ns)))
-    result = {
-        "pool_size": ev.pool_size,
-        "filtered": ev.filtered,
-        "passed": ev.passed,
-        "candidates": ev.candidates,
-    }
-    return (
-        json.dumps(result, ensure_ascii=False, separators=(",", ":")),
-        json.dumps(stages, separators=(",", ":")),
-    )
+    counts = {"pool_size": ev.pool_size, "filtered": ev.filtered, "passed": ev.passed}
+    return dumps(counts), dumps(ev.candidates), dumps(stages)
 
 
 def run_trace(
@@ -132,7 +127,7 @@ def run_trace(
         stages=json.loads(stages_json),
         level=level,
     )
-    return json.dumps(trace, ensure_ascii=False, separators=(",", ":"))
+    return dumps(trace)
 
 
 class Scorer:
@@ -185,8 +180,8 @@ class Scorer:
     async def run_job(self, job: Job) -> Outcome:
         pool = await self._pool_version(job)
         call = functools.partial(run_evaluation, self.loader, pool, job.request)
-        result, stages = await self._call(call)
-        return Outcome(result, stages)
+        result, candidates, stages = await self._call(call)
+        return Outcome(result, stages, candidates)
 
     async def trace(self, job: Job, level: str) -> str:
         pool = await self._pool_version(job)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
@@ -45,8 +45,12 @@ class JobFailure(Exception):
 
 @attrs.frozen
 class Outcome:
+    """What a runner produced: the result fields (a JSON object's text), and for
+    evaluations the stage timings and the ranked candidates (JSON texts)."""
+
     result: str
     stages: str | None = None
+    candidates: str | None = None
 
 
 class Runner(Protocol):
@@ -64,7 +68,7 @@ class WorkerPool:
         runners: dict[str, Runner],
         settings: WorkerSettings,
         clock: Callable[[], int] = now_ms,
-        on_finished: Callable[[Job | None], Awaitable[None] | None] | None = None,
+        on_finished: Callable[[list[str]], None] | None = None,
         webhook_delay_ms: int = 0,
     ) -> None:
         self.store = store
@@ -163,7 +167,7 @@ class WorkerPool:
         if report.requeued:
             self.notify()
         if report.failed:
-            await self._finished(None)
+            self._finished(list(report.failed))
 
     # ---- one job ---------------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class WorkerPool:
         job = claim.job
         if outcome is not None:
             accepted = await self.store.complete(
-                claim, outcome.result, outcome.stages, now, deliver_at
+                claim, outcome.result, outcome.stages, now, deliver_at, outcome.candidates
             )
             event = "job_completed"
         else:
@@ -233,11 +237,9 @@ class WorkerPool:
             log.info(event, job_id=job.id, duration_ms=now - (job.started_at or now))
         else:
             log.info(event, job_id=job.id, code=failure.code, message=failure.message)
-        await self._finished(job)
+        self._finished([job.id])
 
-    async def _finished(self, job: Job | None) -> None:
-        """Tell whoever listens that a job became terminal (None: several, by the reaper)."""
+    def _finished(self, job_ids: list[str]) -> None:
+        """Tell whoever listens (webhook sender, long-polls) that these jobs are terminal."""
         if self.on_finished is not None:
-            maybe = self.on_finished(job)
-            if maybe is not None:
-                await maybe
+            self.on_finished(job_ids)

@@ -13,6 +13,7 @@ from nexio_lite.config import Settings
 from nexio_lite.errors import ApiError
 from nexio_lite.models import ApiKey, now_ms
 from nexio_lite.store.base import Store
+from nexio_lite.waiters import JobWaiters
 
 
 @attrs.define
@@ -25,6 +26,7 @@ class Services:
     workers_running: Callable[[], bool] = lambda: False
     trace: Callable[..., Any] | None = None  # async (job, level) -> JSON text
     loop_worst_ms: Callable[[bool], float] = lambda reset: 0.0
+    waiters: JobWaiters = attrs.field(factory=JobWaiters)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -4,7 +4,7 @@ the same contract suite (`tests/store/`)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from nexio_lite.models import (
     ApiKey,
@@ -13,11 +13,13 @@ from nexio_lite.models import (
     DeliveryAttempt,
     DeliveryClaim,
     DeliveryStatus,
+    IdempotencyClaim,
     Job,
     NewJob,
     Org,
     PoolVersion,
     ReapReport,
+    SweepCount,
 )
 
 
@@ -94,8 +96,10 @@ class Store(Protocol):
         ...
 
     # jobs
-    async def enqueue(self, job: NewJob) -> Job:
-        """Insert a queued job; durable (committed) when this returns."""
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> Job:
+        """Insert a queued job; durable (committed) when this returns. With
+        `idempotency` = (key, response) the key taken by `begin_idempotent` records the
+        job and the response in the same transaction."""
         ...
 
     async def get_job(self, org_id: str, job_id: str) -> Job | None: ...
@@ -110,7 +114,13 @@ class Store(Protocol):
         ...
 
     async def complete(
-        self, claim: Claim, result: str, stages: str | None, now: int, deliver_at: int
+        self,
+        claim: Claim,
+        result: str,
+        stages: str | None,
+        now: int,
+        deliver_at: int,
+        candidates: str | None = None,
     ) -> bool:
         """Mark completed with its result, only while the token matches. A job with a
         webhook URL gets a pending delivery due at `deliver_at`, in the same transaction."""
@@ -155,3 +165,36 @@ class Store(Protocol):
         ...
 
     async def count_deliveries(self, status: str | None = None) -> int: ...
+
+    # listing
+    async def list_jobs(
+        self,
+        org_id: str,
+        *,
+        limit: int,
+        status: str | None = None,
+        job_type: str | None = None,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        """Newest first, without candidates; `before_seq` continues a previous page."""
+        ...
+
+    # idempotency keys
+    async def begin_idempotent(
+        self, org_id: str, key: str, request_hash: str, now: int, ttl_ms: int, stale_ms: int
+    ) -> IdempotencyClaim: ...
+
+    async def abandon_idempotent(self, org_id: str, key: str) -> None: ...
+
+    async def purge_idempotency(self, now: int) -> int: ...
+
+    # maintenance
+    async def list_org_ids(self) -> list[str]: ...
+
+    async def has_active_job(self, org_id: str, job_type: str) -> bool: ...
+
+    async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount: ...
+
+    async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int: ...
+
+    async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]: ...

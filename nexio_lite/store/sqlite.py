@@ -26,12 +26,15 @@ from nexio_lite.models import (
     DeliveryAttempt,
     DeliveryClaim,
     DeliveryStatus,
+    IdempotencyClaim,
+    IdempotencyState,
     Job,
     JobStatus,
     NewJob,
     Org,
     PoolVersion,
     ReapReport,
+    SweepCount,
     random_id,
 )
 
@@ -41,7 +44,7 @@ Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
 JOB_COLUMNS = (
     "seq, id, org_id, type, status, request, created_at, updated_at, pool_id, pool_version, "
     "webhook_url, started_at, completed_at, attempts, lease_until, claim_token, result, "
-    "error, stages"
+    "error, stages, candidates"
 )
 POOL_COLUMNS = "org_id, pool_id, version, generator, size, as_of, sha256, created_at"
 KEY_COLUMNS = "id, org_id, name, scopes, created_at, last_used_at, revoked_at"
@@ -429,7 +432,10 @@ class SqliteStore:
 
     # ---- jobs ------------------------------------------------------------------------
 
-    async def enqueue(self, job: NewJob) -> Job:
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> Job:
+        """Insert the job. With `idempotency` = (key, response), the key taken with
+        `begin_idempotent` records the job and its response in the same transaction."""
+
         async def op(c: aiosqlite.Connection) -> int:
             cur = await c.execute(
                 "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
@@ -437,6 +443,11 @@ class SqliteStore:
                 (job.id, job.org_id, job.type, job.request, job.pool_id, job.pool_version,
                  job.webhook_url, job.created_at, job.created_at),
             )  # fmt: skip
+            if idempotency is not None:
+                await c.execute(
+                    "UPDATE idempotency_keys SET job_id=?, response=? WHERE org_id=? AND key=?",
+                    (job.id, idempotency[1], job.org_id, idempotency[0]),
+                )
             return cur.lastrowid or 0
 
         seq = await self._write(op)
@@ -509,13 +520,19 @@ class SqliteStore:
         return bool(await self._write(op))
 
     async def complete(
-        self, claim: Claim, result: str, stages: str | None, now: int, deliver_at: int
+        self,
+        claim: Claim,
+        result: str,
+        stages: str | None,
+        now: int,
+        deliver_at: int,
+        candidates: str | None = None,
     ) -> bool:
         return await self._finish(
             claim,
-            "UPDATE jobs SET status='completed', result=?, stages=?, completed_at=?, "
-            "updated_at=?, lease_until=NULL, claim_token=NULL",
-            (result, stages, now, now),
+            "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, "
+            "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL",
+            (result, stages, candidates, now, now),
             now,
             deliver_at,
         )
@@ -677,3 +694,171 @@ class SqliteStore:
         else:
             row = await self._read_one("SELECT count(*) FROM deliveries WHERE status=?", (status,))
         return int(row[0]) if row else 0
+
+    # ---- listing -----------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        org_id: str,
+        *,
+        limit: int,
+        status: str | None = None,
+        job_type: str | None = None,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        """The organization's jobs, newest first, without candidates; `before_seq` pages."""
+        where, params = ["org_id=?"], [org_id]
+        for column, value in (("status", status), ("type", job_type)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if before_seq is not None:
+            where.append("seq<?")
+            params.append(before_seq)
+        columns = JOB_COLUMNS.replace("candidates", "NULL")
+        rows = await self._read(
+            f"SELECT {columns} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_job(r) for r in rows]
+
+    # ---- idempotency keys --------------------------------------------------------------
+
+    async def begin_idempotent(
+        self, org_id: str, key: str, request_hash: str, now: int, ttl_ms: int, stale_ms: int
+    ) -> IdempotencyClaim:
+        """Take the key for this request, or say why not. A key whose request never
+        finished (a crash) is taken over after `stale_ms`; expired keys are forgotten."""
+
+        async def op(c: aiosqlite.Connection) -> IdempotencyClaim:
+            await c.execute(
+                "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND expires_at<?",
+                (org_id, key, now),
+            )
+            cur = await c.execute(
+                "INSERT OR IGNORE INTO idempotency_keys (org_id, key, request_hash, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (org_id, key, request_hash, now, now + ttl_ms),
+            )
+            if cur.rowcount:
+                return IdempotencyClaim(IdempotencyState.FRESH)
+            rows = list(
+                await c.execute_fetchall(
+                    "SELECT request_hash, job_id, response, created_at FROM idempotency_keys "
+                    "WHERE org_id=? AND key=?",
+                    (org_id, key),
+                )
+            )
+            stored_hash, job_id, response, created = rows[0]
+            if stored_hash != request_hash:
+                return IdempotencyClaim(IdempotencyState.REUSED)
+            if response is not None:
+                return IdempotencyClaim(IdempotencyState.REPLAY, response, job_id)
+            if created < now - stale_ms:
+                await c.execute(
+                    "UPDATE idempotency_keys SET created_at=?, expires_at=? "
+                    "WHERE org_id=? AND key=?",
+                    (now, now + ttl_ms, org_id, key),
+                )
+                return IdempotencyClaim(IdempotencyState.FRESH)
+            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+
+        return await self._write(op)
+
+    async def abandon_idempotent(self, org_id: str, key: str) -> None:
+        """Free a key whose request failed before a job was created (the client may fix
+        the request and use the key again)."""
+
+        async def op(c: aiosqlite.Connection) -> None:
+            await c.execute(
+                "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND job_id IS NULL",
+                (org_id, key),
+            )
+
+        await self._write(op)
+
+    async def purge_idempotency(self, now: int) -> int:
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute("DELETE FROM idempotency_keys WHERE expires_at<?", (now,))
+            return cur.rowcount
+
+        return int(await self._write(op))
+
+    # ---- maintenance -------------------------------------------------------------------
+
+    async def list_org_ids(self) -> list[str]:
+        return [r[0] for r in await self._read("SELECT id FROM orgs ORDER BY id")]
+
+    async def has_active_job(self, org_id: str, job_type: str) -> bool:
+        row = await self._read_one(
+            "SELECT 1 FROM jobs WHERE org_id=? AND type=? AND status IN ('queued', 'processing') "
+            "LIMIT 1",
+            (org_id, job_type),
+        )
+        return row is not None
+
+    async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount:
+        """The organization's terminal evaluation jobs, and those finished before cutoff."""
+        row = await self._read_one(
+            "SELECT count(*), coalesce(sum(completed_at < ?), 0) FROM jobs WHERE org_id=? "
+            "AND type='evaluation' AND status IN ('completed', 'failed')",
+            (cutoff, org_id),
+        )
+        return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
+
+    async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int:
+        """Delete up to `limit` terminal evaluation jobs finished before cutoff, with their
+        deliveries and attempts (one short write transaction)."""
+
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=? "
+                "AND type='evaluation' AND status IN ('completed', 'failed') AND completed_at<? "
+                "LIMIT ?)",
+                (org_id, cutoff, limit),
+            )
+            return cur.rowcount
+
+        return int(await self._write(op))
+
+    async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]:
+        """Jobs per status created since `since`; p50/p95 duration (ms) of evaluations
+        completed since then; the share of deliveries finished since then that succeeded."""
+        by_status = dict.fromkeys(("queued", "processing", "completed", "failed"), 0)
+        for status, n in await self._read(
+            "SELECT status, count(*) FROM jobs WHERE org_id=? AND created_at>=? GROUP BY status",
+            (org_id, since),
+        ):
+            by_status[status] = int(n)
+        durations = [
+            int(r[0])
+            for r in await self._read(
+                "SELECT completed_at - started_at AS d FROM jobs WHERE org_id=? "
+                "AND type='evaluation' AND status='completed' AND completed_at>=? ORDER BY d",
+                (org_id, since),
+            )
+        ]
+        row = await self._read_one(
+            "SELECT coalesce(sum(status='delivered'), 0), coalesce(sum(status='failed'), 0) "
+            "FROM deliveries WHERE org_id=? AND updated_at>=? AND status!='pending'",
+            (org_id, since),
+        )
+        delivered, failed = (int(row[0]), int(row[1])) if row else (0, 0)
+        return {
+            "jobs_by_status": by_status,
+            "duration_ms_p50": _percentile(durations, 0.50),
+            "duration_ms_p95": _percentile(durations, 0.95),
+            "webhook_success_rate": (
+                round(delivered / (delivered + failed), 4) if delivered + failed else None
+            ),
+            "webhooks_delivered": delivered,
+            "webhooks_failed": failed,
+        }
+
+
+def _percentile(ordered: list[int], q: float) -> int | None:
+    """Nearest-rank percentile of an ascending list; None when empty."""
+    if not ordered:
+        return None
+    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))
+    return ordered[rank - 1]
