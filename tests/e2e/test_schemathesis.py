@@ -1,0 +1,51 @@
+"""Schemathesis against the live server and its own /openapi.json: generated requests
+(bounded) never get a server error or a response that breaks the documented schema."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+from .conftest import Server, cli_env, free_port, run_cli
+
+CHECKS = ",".join([
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+])  # fmt: skip
+
+
+async def test_generated_requests_get_no_server_error_and_match_the_schema(
+    tmp_path: Path, server_factory: type[Server]
+) -> None:
+    env = cli_env(tmp_path)
+    for args in (["orgs", "create", "acme"], ["pools", "demo", "--org", "acme"]):
+        assert (await run_cli(env, *args))[0] == 0
+    code, out, err = await run_cli(env, "keys", "create", "--org", "acme", "--scopes",
+                                   "jobs:write,jobs:read,traces:read,admin")  # fmt: skip
+    assert code == 0, err
+    key = out.strip().splitlines()[-1]
+    server = server_factory(env, free_port(), tmp_path / "serve.log")
+    await server.start()
+    st = Path(sys.executable).with_name("schemathesis")
+    proc = await asyncio.create_subprocess_exec(
+        str(st), "run", f"{server.url}/openapi.json", "-H", f"X-API-Key: {key}",
+        "--checks", CHECKS, "--max-examples", "5", "--workers", "2",
+        "--phases", "examples,coverage,fuzzing", "--seed", "20261122", "--max-time", "30",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await asyncio.wait_for(proc.communicate(), 150))[0].decode()
+    tail = output[-4000:]
+    assert proc.returncode == 0, tail
+    generated = re.search(r"(\d+) generated", output)
+    assert generated is not None, tail
+    assert int(generated.group(1)) > 100, tail
+    selected = re.search(r"Selected: (\d+)/(\d+)", output)
+    tested = re.search(r"Tested: (\d+)", output)
+    assert selected is not None, tail
+    assert tested is not None, tail
+    assert selected.group(1) == selected.group(2) == tested.group(1), tail  # every operation
