@@ -34,8 +34,15 @@ JOB_TYPES: tuple[str, ...] = (EVALUATION, DECAY_SWEEP, METRICS)
 
 
 def random_id(prefix: str, length: int = 20) -> str:
-    """`prefix` + `length` random base62 characters (about 119 bits for 20)."""
-    return prefix + "".join(secrets.choice(BASE62) for _ in range(length))
+    """`prefix` + `length` random base62 characters (about 119 bits for 20), from the
+    operating system's CSPRNG. One big random integer written in base 62: a few
+    microseconds, where a `secrets.choice` per character cost 30."""
+    n = int.from_bytes(secrets.token_bytes(length * 6 // 8 + 2))
+    chars = []
+    for _ in range(length):
+        n, r = divmod(n, 62)
+        chars.append(BASE62[r])
+    return prefix + "".join(chars)
 
 
 def now_ms() -> int:
@@ -123,7 +130,7 @@ class Job:
     result: str | None = None  # JSON object text of the type's result fields
     error: str | None = None  # JSON object text {code, message, details}
     stages: str | None = None  # JSON list text of pipeline stage timings
-    candidates: str | None = None  # JSON array text of ranked candidates (evaluations)
+    candidates: bytes | None = None  # ranked candidates: JSON array, zlib-compressed
 
 
 @attrs.frozen

@@ -46,11 +46,12 @@ class JobFailure(Exception):
 @attrs.frozen
 class Outcome:
     """What a runner produced: the result fields (a JSON object's text), and for
-    evaluations the stage timings and the ranked candidates (JSON texts)."""
+    evaluations the stage timings (JSON text) and the ranked candidates (a JSON array,
+    zlib-compressed)."""
 
     result: str
     stages: str | None = None
-    candidates: str | None = None
+    candidates: bytes | None = None
 
 
 class Runner(Protocol):

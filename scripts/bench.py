@@ -272,6 +272,45 @@ async def _sample_rss(server: Server, peaks: list[float]) -> None:
         await asyncio.sleep(0.1)
 
 
+async def load_for(server: Server, seconds: float, concurrency: int) -> dict[str, Any]:
+    """Submit the profile mix for `seconds` with `concurrency` requests in flight."""
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn, headers={"X-API-Key": server.key}) as http:
+
+        async def client(c: int) -> None:
+            i = c
+            while time.perf_counter() < stop_at:
+                body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
+                t = time.perf_counter()
+                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                    await r.read()
+                    if r.status != 202:
+                        raise RuntimeError(f"submit answered {r.status}")
+                latencies.append((time.perf_counter() - t) * 1000)
+                i += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return {
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(_pct(latencies, 0.5), 2),
+        "p99_ms": round(_pct(latencies, 0.99), 2),
+    }
+
+
+async def bench_submit(seconds: float, repeats: int) -> dict[str, Any]:
+    """(a) the API path alone: workers disabled, so jobs are accepted and stay queued."""
+    runs = []
+    for _ in range(repeats):
+        async with running(NEXIO_WORKERS_CONCURRENCY="0") as server:
+            await load_for(server, 1.0, 64)  # warm
+            runs.append(await load_for(server, seconds, 64))
+    return {k: round(_median([r[k] for r in runs]), 2) for k in runs[0]}
+
+
 async def bench_trace(repeats: int) -> dict[str, Any]:
     """The audit trace, recomputed on demand: time and size of the full and summary views."""
     full, summary, size = [], [], 0

@@ -107,7 +107,7 @@ async def _submit(
     validated = validate_request(body)
     if isinstance(validated, list):
         raise bad_request(error_message(validated), [d.to_dict() for d in validated])
-    pool = await svc.store.current_pool(org_id, validated.pool)
+    pool = await svc.current_pool(org_id, validated.pool)
     if pool is None:
         raise ApiError(
             422, "unknown_pool", f"Pool '{validated.pool}' not found for your organization"

@@ -7,6 +7,7 @@ is logged with the request id and never shows a stack trace to the client.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 
 import structlog
@@ -18,6 +19,10 @@ from nexio_lite.errors import ApiError
 from nexio_lite.logs import get_logger
 
 log = get_logger("nexio_lite.api")
+
+# Request ids: unique within this process run (a random tag, then a counter), and cheap.
+_PROCESS_TAG = secrets.token_hex(4) + "_"
+_counter = itertools.count(1)
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -46,7 +51,7 @@ def _translate(exc: web.HTTPException) -> ApiError:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id", "")
     if not (0 < len(request_id) <= 64 and request_id.isprintable()):
-        request_id = "req_" + secrets.token_hex(8)
+        request_id = f"req_{_PROCESS_TAG}{next(_counter):x}"
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:

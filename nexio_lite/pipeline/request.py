@@ -135,6 +135,9 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def parse_json_body(raw: bytes) -> object:
     """Parse a request body as strict JSON.
 
@@ -147,7 +150,7 @@ def parse_json_body(raw: bytes) -> object:
     """
     try:
         text = bytes(raw).decode("utf-8")
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except (ValueError, ArithmeticError, RecursionError, TypeError) as exc:
         raise BodyError(INVALID_JSON_MESSAGE) from exc
     if "\\u" in text and _has_lone_surrogate(value):

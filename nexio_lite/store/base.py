@@ -96,7 +96,7 @@ class Store(Protocol):
         ...
 
     # jobs
-    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> Job:
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> None:
         """Insert a queued job; durable (committed) when this returns. With
         `idempotency` = (key, response) the key taken by `begin_idempotent` records the
         job and the response in the same transaction."""
@@ -120,7 +120,7 @@ class Store(Protocol):
         stages: str | None,
         now: int,
         deliver_at: int,
-        candidates: str | None = None,
+        candidates: bytes | None = None,
     ) -> bool:
         """Mark completed with its result, only while the token matches. A job with a
         webhook URL gets a pending delivery due at `deliver_at`, in the same transaction."""

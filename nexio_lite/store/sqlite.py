@@ -39,7 +39,20 @@ from nexio_lite.models import (
 )
 
 T = TypeVar("T")
-Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+PlainOp = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+
+@attrs.frozen
+class Batched:
+    """A write that can share one statement with others of its kind: all the `item`s of
+    one `handler` waiting at the same moment go to one call (one thread hop, e.g. an
+    `executemany`), which returns one result per item, in order."""
+
+    handler: Callable[[aiosqlite.Connection, list[Any]], Awaitable[list[Any]]]
+    item: Any
+
+
+Op = PlainOp | Batched
 
 JOB_COLUMNS = (
     "seq, id, org_id, type, status, request, created_at, updated_at, pool_id, pool_version, "
@@ -75,6 +88,23 @@ def _key(row: Iterable[Any]) -> ApiKey:
     r = list(row)
     r[3] = tuple(s for s in r[3].split(",") if s)
     return ApiKey(*r)
+
+
+async def _insert_jobs(
+    c: aiosqlite.Connection, items: list[tuple[NewJob, tuple[str, str] | None]]
+) -> list[None]:
+    await c.executemany(
+        "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
+        "webhook_url, created_at, updated_at) VALUES (?,?,?,'queued',?,?,?,?,?,?)",
+        [(j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version, j.webhook_url,
+          j.created_at, j.created_at) for j, _ in items],
+    )  # fmt: skip
+    keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
+    if keys:
+        await c.executemany(
+            "UPDATE idempotency_keys SET job_id=?, response=? WHERE org_id=? AND key=?", keys
+        )
+    return [None] * len(items)
 
 
 async def _insert_delivery(
@@ -191,12 +221,29 @@ class _Writer:
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [await op(conn) for op in ops]
+            results = await self._apply(conn, ops)
             await conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
             raise
+        return results
+
+    @staticmethod
+    async def _apply(conn: aiosqlite.Connection, ops: list[Op]) -> list[Any]:
+        """Run the ops, the batched ones first, one call per handler."""
+        results: list[Any] = [None] * len(ops)
+        groups: dict[Any, list[int]] = {}
+        for i, op in enumerate(ops):
+            if isinstance(op, Batched):
+                groups.setdefault(op.handler, []).append(i)
+        for handler, positions in groups.items():
+            items = [ops[i].item for i in positions]  # type: ignore[union-attr]
+            for i, result in zip(positions, await handler(conn, items), strict=True):
+                results[i] = result
+        for i, op in enumerate(ops):
+            if not isinstance(op, Batched):
+                results[i] = await op(conn)
         return results
 
 
@@ -432,30 +479,12 @@ class SqliteStore:
 
     # ---- jobs ------------------------------------------------------------------------
 
-    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> Job:
-        """Insert the job. With `idempotency` = (key, response), the key taken with
-        `begin_idempotent` records the job and its response in the same transaction."""
-
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute(
-                "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
-                "webhook_url, created_at, updated_at) VALUES (?,?,?,'queued',?,?,?,?,?,?)",
-                (job.id, job.org_id, job.type, job.request, job.pool_id, job.pool_version,
-                 job.webhook_url, job.created_at, job.created_at),
-            )  # fmt: skip
-            if idempotency is not None:
-                await c.execute(
-                    "UPDATE idempotency_keys SET job_id=?, response=? WHERE org_id=? AND key=?",
-                    (job.id, idempotency[1], job.org_id, idempotency[0]),
-                )
-            return cur.lastrowid or 0
-
-        seq = await self._write(op)
-        return Job(
-            seq=seq, id=job.id, org_id=job.org_id, type=job.type, status=JobStatus.QUEUED,
-            request=job.request, created_at=job.created_at, updated_at=job.created_at,
-            pool_id=job.pool_id, pool_version=job.pool_version, webhook_url=job.webhook_url,
-        )  # fmt: skip
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> None:
+        """Insert the job; committed when this returns. Concurrent submissions share one
+        INSERT (executemany) and one commit. With `idempotency` = (key, response), the
+        key taken with `begin_idempotent` records the job and its response in the same
+        transaction."""
+        await self._write(Batched(_insert_jobs, (job, idempotency)))
 
     async def get_job(self, org_id: str, job_id: str) -> Job | None:
         row = await self._read_one(
@@ -526,7 +555,7 @@ class SqliteStore:
         stages: str | None,
         now: int,
         deliver_at: int,
-        candidates: str | None = None,
+        candidates: bytes | None = None,
     ) -> bool:
         return await self._finish(
             claim,

@@ -76,17 +76,36 @@ async def test_pool_versions_are_immutable_and_the_latest_is_current(store: Stor
 async def test_enqueued_job_is_read_back_only_by_its_organization(store: Store) -> None:
     await _org(store)
     await _org(store, "other")
-    job = await store.enqueue(_job(1))
-    assert job.status is JobStatus.QUEUED
-    got = await store.get_job("acme", job.id)
-    assert got == job
-    assert await store.get_job("other", job.id) is None
+    new = _job(1)
+    await store.enqueue(new)
+    got = await store.get_job("acme", new.id)
+    assert got is not None
+    assert (got.status, got.request, got.created_at, got.updated_at, got.attempts) == (
+        JobStatus.QUEUED, new.request, new.created_at, new.created_at, 0)  # fmt: skip
+    assert (got.pool_id, got.pool_version, got.started_at, got.result) == (
+        "carriers:all", 1, None, None)  # fmt: skip
+    assert await store.get_job("other", new.id) is None
 
 
 async def test_concurrent_enqueues_all_commit(store: Store) -> None:
     await _org(store)
     await asyncio.gather(*(store.enqueue(_job(i)) for i in range(200)))
     assert await store.count_jobs("queued") == 200
+
+
+async def test_one_bad_write_in_a_group_fails_alone(store: Store) -> None:
+    """Writes waiting together share a transaction; one that fails (an unknown
+    organization breaks the foreign key) must not take the others down with it."""
+    await _org(store)
+    stray = NewJob(id="eval_stray00000000000000", org_id="nobody", type="evaluation",
+                   request="{}", created_at=NOW)  # fmt: skip
+    results = await asyncio.gather(
+        *(store.enqueue(_job(i)) for i in range(5)), store.enqueue(stray),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert results[:5] == [None] * 5
+    assert isinstance(results[5], Conflict)
+    assert await store.count_jobs() == 5
 
 
 async def test_claim_takes_oldest_first_with_fresh_tokens(store: Store) -> None:

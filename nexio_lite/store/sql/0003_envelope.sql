@@ -1,7 +1,7 @@
 -- Candidates apart from the rest of the result (job lists leave them out without
 -- reading them), and idempotency keys for POST /api/v1/jobs.
 
-ALTER TABLE jobs ADD COLUMN candidates TEXT;   -- JSON array text, evaluations only
+ALTER TABLE jobs ADD COLUMN candidates TEXT;   -- zlib-compressed JSON array (a BLOB value)
 
 CREATE INDEX jobs_org_status ON jobs (org_id, status, seq);
 CREATE INDEX jobs_org_type ON jobs (org_id, type, seq);
