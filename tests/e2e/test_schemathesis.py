@@ -36,7 +36,7 @@ async def test_generated_requests_get_no_server_error_and_match_the_schema(
         str(st), "run", f"{server.url}/openapi.json", "-H", f"X-API-Key: {key}",
         "--checks", CHECKS, "--max-examples", "5", "--workers", "2",
         "--phases", "examples,coverage,fuzzing", "--seed", "20261122", "--max-time", "30",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
     output = (await asyncio.wait_for(proc.communicate(), 150))[0].decode()
     tail = output[-4000:]
