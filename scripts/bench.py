@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import platform
@@ -117,6 +118,10 @@ class Server:
 
     async def start(self) -> None:
         await self.setup()
+        await self.launch()
+
+    async def launch(self) -> None:
+        """Start the server process on the prepared database and wait until it is ready."""
         log = (self.workdir / "server.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - a start, not a wait
             [sys.executable, "-m", "nexio_lite", "serve", "--port", str(self.port)],
@@ -309,6 +314,131 @@ async def bench_submit(seconds: float, repeats: int) -> dict[str, Any]:
             await load_for(server, 1.0, 64)  # warm
             runs.append(await load_for(server, seconds, 64))
     return {k: round(_median([r[k] for r in runs]), 2) for k in runs[0]}
+
+
+async def submit_at_rate(server: Server, rate: float, n: int) -> None:
+    """Open-loop load: one submission every 1/rate seconds (not waiting for answers)."""
+    async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
+
+        async def one(i: int) -> None:
+            body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
+            async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                await r.read()
+
+        tasks = []
+        t0 = time.perf_counter()
+        for i in range(n):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+
+
+async def bench_latency_at(rate: float, seconds: float, repeats: int) -> dict[str, Any]:
+    """(b) submit-to-completed latency at a steady rate (half the measured throughput)."""
+    p50s, p99s = [], []
+    n = max(20, int(rate * seconds))
+    for _ in range(repeats):
+        async with running() as server:
+            await submit_all(server, 20, 20, 30)
+            await wait_done(server, 20, 60)
+            await submit_at_rate(server, rate, n)
+            await wait_done(server, 20 + n, 120)
+            lat = server.latencies_ms()[20:]
+            p50s.append(_pct(lat, 0.5))
+            p99s.append(_pct(lat, 0.99))
+    return {"rate_per_s": round(rate, 1), "latency_p50_ms": round(_median(p50s), 1),
+            "latency_p99_ms": round(_median(p99s), 1)}  # fmt: skip
+
+
+async def bench_long_poll(n: int, repeats: int) -> dict[str, Any]:
+    """(i) time from a job's completion (its completed_at) to the answer of a
+    `?wait=30` request that was already waiting for it."""
+    lags: list[float] = []
+    for _ in range(repeats):
+        async with (
+            running() as server,
+            aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http,
+        ):
+            for i in range(n):
+                body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
+                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                    eval_id = (await r.json())["eval_id"]
+                async with http.get(f"{server.url}/api/v1/jobs/{eval_id}?wait=30") as r:
+                    answered = time.time() * 1000  # the answer's headers are here
+                    job = await r.json()
+                done = dt.datetime.fromisoformat(job["completed_at"]).timestamp() * 1000
+                lags.append(answered - done)
+    return {"wake_p50_ms": round(_pct(lags, 0.5), 2), "wake_p99_ms": round(_pct(lags, 0.99), 2),
+            "samples": len(lags)}  # fmt: skip
+
+
+async def bench_webhooks(n: int, repeats: int) -> dict[str, Any]:
+    """(d) deliveries/s from the outbox to a local receiver. N jobs finish while their
+    receiver is unreachable (each first attempt fails, the retry is an hour away); the
+    server stops, the N deliveries are made due now and pointed at the receiver, and the
+    time from the restarted server being ready to the receiver holding all N is taken.
+    Every attempt must be recorded."""
+    from bench_refs import receiver_counts, receiver_reset, start_receiver
+
+    rates = []
+    url, stop_receiver = await start_receiver()
+    try:
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="nexio-bench-") as tmp:
+                env = {"NEXIO_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
+                       "NEXIO_WEBHOOKS_RETRY_SCHEDULE_SECONDS": "[0, 3600, 3600]"}  # fmt: skip
+                server = Server(Path(tmp), **env)
+                await server.start()
+                dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+                async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
+                    for i in range(n):
+                        # options.limit keeps each body near the 2 KB of the bare client
+                        body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all",
+                                "webhook_url": dead, "options": {"limit": 4}}  # fmt: skip
+                        async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                            await r.read()
+                await wait_done(server, n, 120)
+                for _ in range(600):
+                    if _scalar(server.db, "SELECT count(*) FROM delivery_attempts") >= n:
+                        break
+                    await asyncio.sleep(0.05)
+                server.stop()
+                conn = sqlite3.connect(server.db)
+                conn.execute("UPDATE deliveries SET url=?, next_attempt_at=0", (url,))
+                conn.commit()
+                conn.close()
+                await receiver_reset(url)
+                server.port = free_port()
+                server.url = f"http://127.0.0.1:{server.port}"
+                await server.launch()
+                t0 = time.perf_counter()
+                while (await receiver_counts(url))["ids"] < n:
+                    if time.perf_counter() - t0 > 120:
+                        raise RuntimeError("deliveries did not arrive in 120 s")
+                    await asyncio.sleep(0.01)
+                rates.append(n / (time.perf_counter() - t0))
+                for _ in range(200):
+                    if _scalar(server.db, "SELECT count(*) FROM delivery_attempts") >= 2 * n:
+                        break
+                    await asyncio.sleep(0.05)
+                recorded = _scalar(server.db, "SELECT count(*) FROM delivery_attempts")
+                server.stop()
+                if recorded != 2 * n:
+                    raise RuntimeError(f"{recorded} attempts recorded for {2 * n} made")
+    finally:
+        stop_receiver()
+    return {"deliveries_per_s": round(_median(rates), 1), "deliveries": n,
+            "attempts_recorded": "all"}  # fmt: skip
+
+
+def _scalar(db: str, sql: str) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
 
 
 async def bench_trace(repeats: int) -> dict[str, Any]:

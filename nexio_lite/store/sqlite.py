@@ -19,6 +19,7 @@ import aiosqlite
 import attrs
 
 from nexio_lite.errors import Conflict, NotFound, StoreError
+from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     ApiKey,
     Claim,
@@ -39,6 +40,8 @@ from nexio_lite.models import (
 )
 
 T = TypeVar("T")
+log = get_logger("nexio_lite.store")
+CHECKPOINT_SECONDS = 0.5
 PlainOp = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
@@ -263,7 +266,9 @@ class SqliteStore:
         self.busy_timeout_ms = busy_timeout_ms
         self._wconn: aiosqlite.Connection | None = None
         self._rconn: aiosqlite.Connection | None = None
+        self._cconn: aiosqlite.Connection | None = None
         self._writer: _Writer | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -273,15 +278,33 @@ class SqliteStore:
             await self._pragmas(self._wconn)
             await self._wconn.execute("PRAGMA journal_mode=WAL")
             await self._migrate(self._wconn)
+            # Commits never pay for a checkpoint (copying the WAL into the database and
+            # syncing it): a connection of its own does that in the background.
+            await self._wconn.execute("PRAGMA wal_autocheckpoint=0")
             self._rconn = await aiosqlite.connect(
                 f"file:{self.path}?mode=ro", uri=True, isolation_level=None
             )
             await self._pragmas(self._rconn)
+            self._cconn = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._pragmas(self._cconn)
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         self._writer = _Writer(self._wconn)
         self._writer.start()
+        self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoint")
+
+    async def _checkpoints(self) -> None:
+        """Move committed WAL frames into the database file, off the commit path. PASSIVE
+        never blocks the writer or the readers; frames still in use are left for the next
+        round."""
+        assert self._cconn is not None
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await self._cconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # e.g. a busy database: try again next round
+                log.warning("sqlite_checkpoint_failed", error=str(exc))
 
     async def _pragmas(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
@@ -306,13 +329,17 @@ class SqliteStore:
             )
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+            self._checkpointer = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
-        for conn in (self._rconn, self._wconn):
+        for conn in (self._rconn, self._cconn, self._wconn):
             if conn is not None:
                 await conn.close()
-        self._rconn = self._wconn = None
+        self._rconn = self._cconn = self._wconn = None
 
     async def ping(self) -> bool:
         try:
