@@ -166,6 +166,10 @@ class Store(Protocol):
 
     async def count_deliveries(self, status: str | None = None) -> int: ...
 
+    async def get_jobs(self, job_ids: list[str]) -> dict[str, Job]:
+        """Several jobs by id, whatever their organization (the delivery loop's read)."""
+        ...
+
     # listing
     async def list_jobs(
         self,

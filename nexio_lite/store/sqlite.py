@@ -110,6 +110,35 @@ async def _insert_jobs(
     return [None] * len(items)
 
 
+async def _record_attempts(
+    c: aiosqlite.Connection,
+    items: list[tuple[DeliveryClaim, DeliveryAttempt, DeliveryStatus, int | None]],
+) -> list[bool]:
+    pairs = [(claim.delivery.id, claim.token) for claim, *_ in items]
+    values = ",".join("(?, ?)" for _ in pairs)
+    held = {
+        r[0]
+        for r in await c.execute_fetchall(
+            f"SELECT id FROM deliveries WHERE (id, claim_token) IN (VALUES {values})",
+            [x for pair in pairs for x in pair],
+        )
+    }
+    kept = [item for item in items if item[0].delivery.id in held]
+    await c.executemany(
+        "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
+        "lease_until=NULL, claim_token=NULL WHERE id=?",
+        [(status.value, a.number, next_at, a.at + a.latency_ms, claim.delivery.id)
+         for claim, a, status, next_at in kept],
+    )  # fmt: skip
+    await c.executemany(
+        "INSERT INTO delivery_attempts (delivery_id, number, at, status_code, error, "
+        "latency_ms, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(claim.delivery.id, a.number, a.at, a.status_code, a.error, a.latency_ms,
+          a.response_excerpt) for claim, a, _, _ in kept],
+    )  # fmt: skip
+    return [item[0].delivery.id in held for item in items]
+
+
 async def _insert_delivery(
     c: aiosqlite.Connection, job_id: str, org_id: str, url: str, now: int, due: int
 ) -> str:
@@ -723,26 +752,19 @@ class SqliteStore:
         status: DeliveryStatus,
         next_attempt_at: int | None,
     ) -> bool:
-        """Store one attempt and the delivery's new state, only while the claim holds."""
-        d = claim.delivery
+        """Store one attempt and the delivery's new state, only while the claim holds.
+        Attempts recorded at the same moment share three statements."""
+        return bool(await self._write(Batched(_record_attempts, (claim, attempt, status,
+                                                                  next_attempt_at))))  # fmt: skip
 
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute(
-                "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
-                "lease_until=NULL, claim_token=NULL WHERE id=? AND claim_token=?",
-                (status.value, attempt.number, next_attempt_at, attempt.at + attempt.latency_ms,
-                 d.id, claim.token),
-            )  # fmt: skip
-            if cur.rowcount:
-                await c.execute(
-                    "INSERT INTO delivery_attempts (delivery_id, number, at, status_code, error, "
-                    "latency_ms, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (d.id, attempt.number, attempt.at, attempt.status_code, attempt.error,
-                     attempt.latency_ms, attempt.response_excerpt),
-                )  # fmt: skip
-            return cur.rowcount
-
-        return bool(await self._write(op))
+    async def get_jobs(self, job_ids: list[str]) -> dict[str, Job]:
+        """Several jobs by id, whatever their organization (for the delivery loop, whose
+        deliveries name their job)."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = await self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({marks})", job_ids)
+        return {job.id: job for job in map(_job, rows)}
 
     async def count_deliveries(self, status: str | None = None) -> int:
         if status is None:

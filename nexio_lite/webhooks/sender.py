@@ -25,6 +25,7 @@ from nexio_lite.models import (
     DeliveryAttempt,
     DeliveryClaim,
     DeliveryStatus,
+    Job,
     now_ms,
 )
 from nexio_lite.store.base import Store
@@ -103,8 +104,11 @@ class DeliveryService:
             timeout: float | None = None
             if free > 0:
                 claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
+                jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
                 for claim in claims:
-                    task = asyncio.create_task(self._attempt(claim))
+                    task = asyncio.create_task(
+                        self._attempt(claim, jobs.get(claim.delivery.job_id))
+                    )
                     self._inflight.add(task)
                     task.add_done_callback(self._done)
                 if len(claims) < free:
@@ -146,11 +150,10 @@ class DeliveryService:
         self._secrets[org_id] = (time.monotonic() + SECRET_CACHE_SECONDS, secrets)
         return secrets
 
-    async def _attempt(self, claim: DeliveryClaim) -> None:
+    async def _attempt(self, claim: DeliveryClaim, job: Job | None) -> None:
         d = claim.delivery
-        job = await self.store.get_job(d.org_id, d.job_id)
         secrets = await self._org_secrets(d.org_id, self.clock())
-        if job is None or not secrets:
+        if job is None or job.org_id != d.org_id or not secrets:
             return  # the job (and so this delivery) was deleted meanwhile
         body = envelope(job, self.base_url).encode()
         started = self.clock()
