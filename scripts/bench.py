@@ -198,12 +198,13 @@ async def submit_all(server: Server, n: int, concurrency: int, deadline_s: float
 
 
 async def wait_done(server: Server, n: int, deadline_s: float) -> float:
+    """When n jobs are terminal (checked every 20 ms: a cheap count on the server's file)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < deadline_s:
-        counts = server.statuses()
-        if counts.get("completed", 0) + counts.get("failed", 0) >= n:
+        done = _scalar(server.db, "SELECT count(*) FROM jobs WHERE completed_at IS NOT NULL")
+        if done >= n:
             return time.perf_counter()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
     raise RuntimeError(f"jobs not done in {deadline_s}s: {server.statuses()}")
 
 
@@ -228,7 +229,7 @@ def bench_pipeline(sizes: list[int], runs: int) -> dict[str, Any]:
         pool = prepare_pool(demo_pool_meta(carriers), carriers)
         evaluate(pool, request.profile, request.options)  # warm
         times = []
-        for _ in range(runs):
+        for _ in range(max(5, runs * 1847 // size)):  # about the same time per size
             t = time.perf_counter()
             evaluate(pool, request.profile, request.options)
             times.append((time.perf_counter() - t) * 1000)

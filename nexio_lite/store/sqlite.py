@@ -110,19 +110,42 @@ async def _insert_jobs(
     return [None] * len(items)
 
 
+async def _held(c: aiosqlite.Connection, table: str, pairs: list[tuple[str, str]]) -> set[str]:
+    """The ids among (id, token) pairs whose row still carries that claim token."""
+    values = ",".join("(?, ?)" for _ in pairs)
+    rows = await c.execute_fetchall(
+        f"SELECT id FROM {table} WHERE (id, claim_token) IN (VALUES {values})",
+        [x for pair in pairs for x in pair],
+    )
+    return {r[0] for r in rows}
+
+
+async def _complete_jobs(
+    c: aiosqlite.Connection,
+    items: list[tuple[Claim, str, str | None, bytes | None, int, int]],
+) -> list[bool]:
+    """Complete the claimed jobs whose token still matches, and queue the delivery of
+    those with a webhook URL, in the caller's transaction."""
+    held = await _held(c, "jobs", [(claim.job.id, claim.token) for claim, *_ in items])
+    kept = [item for item in items if item[0].job.id in held]
+    await c.executemany(
+        "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, completed_at=?, "
+        "updated_at=?, lease_until=NULL, claim_token=NULL WHERE id=? AND status='processing'",
+        [(result, stages, cands, now, now, claim.job.id)
+         for claim, result, stages, cands, now, _ in kept],
+    )  # fmt: skip
+    for claim, _, _, _, now, deliver_at in kept:
+        if claim.job.webhook_url:
+            job = claim.job
+            await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
+    return [item[0].job.id in held for item in items]
+
+
 async def _record_attempts(
     c: aiosqlite.Connection,
     items: list[tuple[DeliveryClaim, DeliveryAttempt, DeliveryStatus, int | None]],
 ) -> list[bool]:
-    pairs = [(claim.delivery.id, claim.token) for claim, *_ in items]
-    values = ",".join("(?, ?)" for _ in pairs)
-    held = {
-        r[0]
-        for r in await c.execute_fetchall(
-            f"SELECT id FROM deliveries WHERE (id, claim_token) IN (VALUES {values})",
-            [x for pair in pairs for x in pair],
-        )
-    }
+    held = await _held(c, "deliveries", [(claim.delivery.id, claim.token) for claim, *_ in items])
     kept = [item for item in items if item[0].delivery.id in held]
     await c.executemany(
         "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
@@ -613,14 +636,9 @@ class SqliteStore:
         deliver_at: int,
         candidates: bytes | None = None,
     ) -> bool:
-        return await self._finish(
-            claim,
-            "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, "
-            "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL",
-            (result, stages, candidates, now, now),
-            now,
-            deliver_at,
-        )
+        """Completions arriving together share three statements (see `_complete_jobs`)."""
+        item = (claim, result, stages, candidates, now, deliver_at)
+        return bool(await self._write(Batched(_complete_jobs, item)))
 
     async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
         return await self._finish(

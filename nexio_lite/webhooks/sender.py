@@ -64,6 +64,7 @@ class DeliveryService:
         self._session: aiohttp.ClientSession | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
         self._stopping = False
+        self._claim_batch = max(1, settings.concurrency // 4)
 
     @property
     def first_delay_ms(self) -> int:
@@ -102,7 +103,9 @@ class DeliveryService:
             self._wake.clear()
             free = self.settings.concurrency - len(self._inflight)
             timeout: float | None = None
-            if free > 0:
+            # Claim in batches: wait until a quarter of the slots are free (or all work is
+            # done) rather than paying one claim transaction per finished attempt.
+            if free >= self._claim_batch or (free > 0 and not self._inflight):
                 claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
                 jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
                 for claim in claims:
