@@ -28,6 +28,20 @@ async def _submit_many(url: str, key: str, n: int, webhook_url: str | None = Non
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie left for an init that does not reap counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 async def _statuses(db: str) -> collections.Counter[str]:
     store = SqliteStore(db)
     await store.open()
@@ -64,8 +78,16 @@ async def test_sigkill_while_processing_loses_no_job_and_runs_none_twice(
         if first.events("job_claimed"):
             break
         await asyncio.sleep(0.01)
+    assert first.proc is not None
+    scorers = _children(first.proc.pid)
+    assert scorers  # the scoring processes (and multiprocessing's resource tracker)
     await first.signal(signal.SIGKILL)
     assert await first.wait() == -signal.SIGKILL
+    for _ in range(100):  # orphaned scoring processes leave on their own
+        if not any(_alive(pid) for pid in scorers):
+            break
+        await asyncio.sleep(0.1)
+    assert not [pid for pid in scorers if _alive(pid)]
     at_kill = await _statuses(db)
     assert at_kill["queued"] + at_kill["processing"] > 0, at_kill  # the kill hit live work
 
