@@ -1,0 +1,20 @@
+"""The SQLite backend of the Store protocol, on aiosqlite.
+
+WAL, `synchronous=NORMAL`, a busy timeout, one writer connection and one reader
+connection. Every write goes through one writer task that takes all the writes
+waiting at that moment and runs them in one `BEGIN IMMEDIATE` transaction (group
+commit, no waiting window): concurrent submits cost one commit, not one each.
+"""
+
+from nexio_lite.store.sqlite.admin import AdminMixin
+from nexio_lite.store.sqlite.core import SqliteBase, SqlitePoolLoader, migrations
+from nexio_lite.store.sqlite.deliveries import DeliveriesMixin
+from nexio_lite.store.sqlite.jobs import JobsMixin
+from nexio_lite.store.sqlite.maintenance import MaintenanceMixin
+
+__all__ = ["SqlitePoolLoader", "SqliteStore", "migrations"]
+
+
+class SqliteStore(AdminMixin, JobsMixin, DeliveriesMixin, MaintenanceMixin, SqliteBase):
+    """The Store protocol on one SQLite file: one part per concern, one set of
+    connections (`core.SqliteBase`)."""

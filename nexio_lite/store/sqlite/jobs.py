@@ -1,0 +1,232 @@
+"""Jobs: enqueue, claim with a lease and a token, finish, reap, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from nexio_lite.models import (
+    Claim,
+    Job,
+    NewJob,
+    ReapReport,
+)
+from nexio_lite.store.sqlite.core import (
+    ATTEMPTS_EXHAUSTED,
+    JOB_COLUMNS,
+    Batched,
+    SqliteBase,
+    _held,
+    _job,
+)
+from nexio_lite.store.sqlite.deliveries import _insert_delivery
+
+
+async def _insert_jobs(
+    c: aiosqlite.Connection, items: list[tuple[NewJob, tuple[str, str] | None]]
+) -> list[None]:
+    await c.executemany(
+        "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
+        "webhook_url, created_at, updated_at) VALUES (?,?,?,'queued',?,?,?,?,?,?)",
+        [(j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version, j.webhook_url,
+          j.created_at, j.created_at) for j, _ in items],
+    )  # fmt: skip
+    keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
+    if keys:
+        await c.executemany(
+            "UPDATE idempotency_keys SET job_id=?, response=? WHERE org_id=? AND key=?", keys
+        )
+    return [None] * len(items)
+
+
+async def _complete_jobs(
+    c: aiosqlite.Connection,
+    items: list[tuple[Claim, str, str | None, bytes | None, int, int]],
+) -> list[bool]:
+    """Complete the claimed jobs whose token still matches, and queue the delivery of
+    those with a webhook URL, in the caller's transaction."""
+    held = await _held(c, "jobs", [(claim.job.id, claim.token) for claim, *_ in items])
+    kept = [item for item in items if item[0].job.id in held]
+    await c.executemany(
+        "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, completed_at=?, "
+        "updated_at=?, lease_until=NULL, claim_token=NULL WHERE id=? AND status='processing'",
+        [(result, stages, cands, now, now, claim.job.id)
+         for claim, result, stages, cands, now, _ in kept],
+    )  # fmt: skip
+    for claim, _, _, _, now, deliver_at in kept:
+        if claim.job.webhook_url:
+            job = claim.job
+            await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
+    return [item[0].job.id in held for item in items]
+
+
+class JobsMixin(SqliteBase):
+    # ---- jobs ------------------------------------------------------------------------
+
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> None:
+        """Insert the job; committed when this returns. Concurrent submissions share one
+        INSERT (executemany) and one commit. With `idempotency` = (key, response), the
+        key taken with `begin_idempotent` records the job and its response in the same
+        transaction."""
+        await self._write(Batched(_insert_jobs, (job, idempotency)))
+
+    async def get_job(self, org_id: str, job_id: str) -> Job | None:
+        row = await self._read_one(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=? AND org_id=?", (job_id, org_id)
+        )
+        return _job(row) if row else None
+
+    async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            return list(
+                await c.execute_fetchall(
+                    "UPDATE jobs SET status='processing', claim_token=lower(hex(randomblob(16))), "
+                    "lease_until=?, attempts=attempts+1, started_at=?, updated_at=? "
+                    "WHERE seq IN (SELECT seq FROM jobs WHERE status='queued' "
+                    f"ORDER BY seq LIMIT ?) RETURNING {JOB_COLUMNS}",
+                    (now + lease_ms, now, now, limit),
+                )
+            )
+
+        rows = await self._write(op)
+        jobs = sorted((_job(r) for r in rows), key=lambda j: j.seq)
+        return [Claim(job, job.claim_token or "") for job in jobs]
+
+    async def renew(self, claims: list[Claim], lease_ms: int, now: int) -> set[str]:
+        if not claims:
+            return set()
+        tokens = [c.token for c in claims]
+
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            marks = ",".join("?" * len(tokens))
+            return list(
+                await c.execute_fetchall(
+                    f"UPDATE jobs SET lease_until=? WHERE status='processing' "
+                    f"AND claim_token IN ({marks}) RETURNING id",
+                    (now + lease_ms, *tokens),
+                )
+            )
+
+        return {r[0] for r in await self._write(op)}
+
+    async def _finish(
+        self,
+        claim: Claim,
+        sql: str,
+        params: tuple[Any, ...],
+        now: int,
+        deliver_at: int | None = None,
+    ) -> bool:
+        """Apply `sql` to the claimed job while its token matches. With `deliver_at`, a
+        job that has a webhook URL gets its delivery row in the same transaction."""
+        job = claim.job
+
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                sql + " WHERE id=? AND claim_token=? AND status='processing'",
+                (*params, job.id, claim.token),
+            )
+            if cur.rowcount and deliver_at is not None and job.webhook_url:
+                await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
+            return cur.rowcount
+
+        return bool(await self._write(op))
+
+    async def complete(
+        self,
+        claim: Claim,
+        result: str,
+        stages: str | None,
+        now: int,
+        deliver_at: int,
+        candidates: bytes | None = None,
+    ) -> bool:
+        """Completions arriving together share three statements (see `_complete_jobs`)."""
+        item = (claim, result, stages, candidates, now, deliver_at)
+        return bool(await self._write(Batched(_complete_jobs, item)))
+
+    async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
+        return await self._finish(
+            claim,
+            "UPDATE jobs SET status='failed', error=?, completed_at=?, updated_at=?, "
+            "lease_until=NULL, claim_token=NULL",
+            (error, now, now),
+            now,
+            deliver_at,
+        )
+
+    async def release(self, claim: Claim, now: int) -> bool:
+        return await self._finish(
+            claim,
+            "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, claim_token=NULL",
+            (now,),
+            now,
+        )
+
+    async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
+        async def op(c: aiosqlite.Connection) -> ReapReport:
+            failed = await c.execute_fetchall(
+                "UPDATE jobs SET status='failed', error=printf(?, attempts, attempts), "
+                "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL "
+                "WHERE status='processing' AND lease_until < ? AND attempts >= ? "
+                "RETURNING id, org_id, webhook_url",
+                (ATTEMPTS_EXHAUSTED, now, now, now, max_attempts),
+            )
+            for job_id, org_id, url in failed:
+                if url:
+                    await _insert_delivery(c, job_id, org_id, url, now, deliver_at)
+            requeued = await c.execute_fetchall(
+                "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, "
+                "claim_token=NULL WHERE status='processing' AND lease_until < ? RETURNING id",
+                (now, now),
+            )
+            return ReapReport(
+                requeued=tuple(sorted(r[0] for r in requeued)),
+                failed=tuple(sorted(r[0] for r in failed)),
+            )
+
+        return await self._write(op)
+
+    async def count_jobs(self, status: str | None = None) -> int:
+        if status is None:
+            row = await self._read_one("SELECT count(*) FROM jobs")
+        else:
+            row = await self._read_one("SELECT count(*) FROM jobs WHERE status=?", (status,))
+        return int(row[0]) if row else 0
+
+    async def get_jobs(self, job_ids: list[str]) -> dict[str, Job]:
+        """Several jobs by id, whatever their organization (for the delivery loop, whose
+        deliveries name their job)."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = await self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({marks})", job_ids)
+        return {job.id: job for job in map(_job, rows)}
+
+    # ---- listing -----------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        org_id: str,
+        *,
+        limit: int,
+        status: str | None = None,
+        job_type: str | None = None,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        """The organization's jobs, newest first, without candidates; `before_seq` pages."""
+        where, params = ["org_id=?"], [org_id]
+        for column, value in (("status", status), ("type", job_type)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if before_seq is not None:
+            where.append("seq<?")
+            params.append(before_seq)
+        columns = JOB_COLUMNS.replace("candidates", "NULL")
+        rows = await self._read(
+            f"SELECT {columns} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_job(r) for r in rows]

@@ -1,0 +1,159 @@
+"""Idempotency keys and the queries behind maintenance jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from nexio_lite.models import (
+    IdempotencyClaim,
+    IdempotencyState,
+    SweepCount,
+)
+from nexio_lite.store.sqlite.core import (
+    SqliteBase,
+)
+
+
+class MaintenanceMixin(SqliteBase):
+    # ---- idempotency keys --------------------------------------------------------------
+
+    async def begin_idempotent(
+        self, org_id: str, key: str, request_hash: str, now: int, ttl_ms: int, stale_ms: int
+    ) -> IdempotencyClaim:
+        """Take the key for this request, or say why not. A key whose request never
+        finished (a crash) is taken over after `stale_ms`; expired keys are forgotten."""
+
+        async def op(c: aiosqlite.Connection) -> IdempotencyClaim:
+            await c.execute(
+                "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND expires_at<?",
+                (org_id, key, now),
+            )
+            cur = await c.execute(
+                "INSERT OR IGNORE INTO idempotency_keys (org_id, key, request_hash, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (org_id, key, request_hash, now, now + ttl_ms),
+            )
+            if cur.rowcount:
+                return IdempotencyClaim(IdempotencyState.FRESH)
+            rows = list(
+                await c.execute_fetchall(
+                    "SELECT request_hash, job_id, response, created_at FROM idempotency_keys "
+                    "WHERE org_id=? AND key=?",
+                    (org_id, key),
+                )
+            )
+            stored_hash, job_id, response, created = rows[0]
+            if stored_hash != request_hash:
+                return IdempotencyClaim(IdempotencyState.REUSED)
+            if response is not None:
+                return IdempotencyClaim(IdempotencyState.REPLAY, response, job_id)
+            if created < now - stale_ms:
+                await c.execute(
+                    "UPDATE idempotency_keys SET created_at=?, expires_at=? "
+                    "WHERE org_id=? AND key=?",
+                    (now, now + ttl_ms, org_id, key),
+                )
+                return IdempotencyClaim(IdempotencyState.FRESH)
+            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+
+        return await self._write(op)
+
+    async def abandon_idempotent(self, org_id: str, key: str) -> None:
+        """Free a key whose request failed before a job was created (the client may fix
+        the request and use the key again)."""
+
+        async def op(c: aiosqlite.Connection) -> None:
+            await c.execute(
+                "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND job_id IS NULL",
+                (org_id, key),
+            )
+
+        await self._write(op)
+
+    async def purge_idempotency(self, now: int) -> int:
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute("DELETE FROM idempotency_keys WHERE expires_at<?", (now,))
+            return cur.rowcount
+
+        return int(await self._write(op))
+
+    # ---- maintenance -------------------------------------------------------------------
+
+    async def list_org_ids(self) -> list[str]:
+        return [r[0] for r in await self._read("SELECT id FROM orgs ORDER BY id")]
+
+    async def has_active_job(self, org_id: str, job_type: str) -> bool:
+        row = await self._read_one(
+            "SELECT 1 FROM jobs WHERE org_id=? AND type=? AND status IN ('queued', 'processing') "
+            "LIMIT 1",
+            (org_id, job_type),
+        )
+        return row is not None
+
+    async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount:
+        """The organization's terminal evaluation jobs, and those finished before cutoff."""
+        row = await self._read_one(
+            "SELECT count(*), coalesce(sum(completed_at < ?), 0) FROM jobs WHERE org_id=? "
+            "AND type='evaluation' AND status IN ('completed', 'failed')",
+            (cutoff, org_id),
+        )
+        return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
+
+    async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int:
+        """Delete up to `limit` terminal evaluation jobs finished before cutoff, with their
+        deliveries and attempts (one short write transaction)."""
+
+        async def op(c: aiosqlite.Connection) -> int:
+            cur = await c.execute(
+                "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=? "
+                "AND type='evaluation' AND status IN ('completed', 'failed') AND completed_at<? "
+                "LIMIT ?)",
+                (org_id, cutoff, limit),
+            )
+            return cur.rowcount
+
+        return int(await self._write(op))
+
+    async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]:
+        """Jobs per status created since `since`; p50/p95 duration (ms) of evaluations
+        completed since then; the share of deliveries finished since then that succeeded."""
+        by_status = dict.fromkeys(("queued", "processing", "completed", "failed"), 0)
+        for status, n in await self._read(
+            "SELECT status, count(*) FROM jobs WHERE org_id=? AND created_at>=? GROUP BY status",
+            (org_id, since),
+        ):
+            by_status[status] = int(n)
+        durations = [
+            int(r[0])
+            for r in await self._read(
+                "SELECT completed_at - started_at AS d FROM jobs WHERE org_id=? "
+                "AND type='evaluation' AND status='completed' AND completed_at>=? ORDER BY d",
+                (org_id, since),
+            )
+        ]
+        row = await self._read_one(
+            "SELECT coalesce(sum(status='delivered'), 0), coalesce(sum(status='failed'), 0) "
+            "FROM deliveries WHERE org_id=? AND updated_at>=? AND status!='pending'",
+            (org_id, since),
+        )
+        delivered, failed = (int(row[0]), int(row[1])) if row else (0, 0)
+        return {
+            "jobs_by_status": by_status,
+            "duration_ms_p50": _percentile(durations, 0.50),
+            "duration_ms_p95": _percentile(durations, 0.95),
+            "webhook_success_rate": (
+                round(delivered / (delivered + failed), 4) if delivered + failed else None
+            ),
+            "webhooks_delivered": delivered,
+            "webhooks_failed": failed,
+        }
+
+
+def _percentile(ordered: list[int], q: float) -> int | None:
+    """Nearest-rank percentile of an ascending list; None when empty."""
+    if not ordered:
+        return None
+    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))
+    return ordered[rank - 1]
