@@ -327,6 +327,23 @@ class SqliteBase:
             raise StoreError("the store is not open")
         return await self._writer.submit(op)
 
+    async def _write_returning(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        """One write statement (with RETURNING) in the shared transaction: its rows."""
+        values = tuple(params)
+
+        async def op(c: aiosqlite.Connection) -> list[Any]:
+            return list(await c.execute_fetchall(sql, values))
+
+        return list(await self._write(op))
+
+    async def _count(self, table: str, status: str | None) -> int:
+        """Rows of `table` (a name from this package, never from input), by status."""
+        if status is None:
+            row = await self._read_one(f"SELECT count(*) FROM {table}")
+        else:
+            row = await self._read_one(f"SELECT count(*) FROM {table} WHERE status=?", (status,))
+        return int(row[0]) if row else 0
+
     async def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         if self._rconn is None:
             raise StoreError("the store is not open")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiosqlite
 import attrs
 
@@ -110,19 +108,14 @@ class DeliveriesMixin(SqliteBase):
         """Take up to `limit` due pending deliveries whose previous attempt is not still
         in flight (an attempt lost in a crash is taken again once its lease expires)."""
 
-        async def op(c: aiosqlite.Connection) -> list[Any]:
-            return list(
-                await c.execute_fetchall(
-                    "UPDATE deliveries SET lease_until=?, claim_token=lower(hex(randomblob(16))) "
-                    "WHERE seq IN (SELECT seq FROM deliveries WHERE status='pending' "
-                    "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
-                    "ORDER BY next_attempt_at LIMIT ?) "
-                    f"RETURNING {DELIVERY_COLUMNS}, claim_token",
-                    (now + lease_ms, now, now, limit),
-                )
-            )
-
-        rows = await self._write(op)
+        rows = await self._write_returning(
+            "UPDATE deliveries SET lease_until=?, claim_token=lower(hex(randomblob(16))) "
+            "WHERE seq IN (SELECT seq FROM deliveries WHERE status='pending' "
+            "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
+            "ORDER BY next_attempt_at LIMIT ?) "
+            f"RETURNING {DELIVERY_COLUMNS}, claim_token",
+            (now + lease_ms, now, now, limit),
+        )
         return [DeliveryClaim(_delivery(r[:-1]), r[-1]) for r in rows]
 
     async def next_delivery_due(self) -> int | None:
@@ -146,8 +139,4 @@ class DeliveriesMixin(SqliteBase):
                                                                   next_attempt_at))))  # fmt: skip
 
     async def count_deliveries(self, status: str | None = None) -> int:
-        if status is None:
-            row = await self._read_one("SELECT count(*) FROM deliveries")
-        else:
-            row = await self._read_one("SELECT count(*) FROM deliveries WHERE status=?", (status,))
-        return int(row[0]) if row else 0
+        return await self._count("deliveries", status)

@@ -78,18 +78,13 @@ class JobsMixin(SqliteBase):
         return _job(row) if row else None
 
     async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
-        async def op(c: aiosqlite.Connection) -> list[Any]:
-            return list(
-                await c.execute_fetchall(
-                    "UPDATE jobs SET status='processing', claim_token=lower(hex(randomblob(16))), "
-                    "lease_until=?, attempts=attempts+1, started_at=?, updated_at=? "
-                    "WHERE seq IN (SELECT seq FROM jobs WHERE status='queued' "
-                    f"ORDER BY seq LIMIT ?) RETURNING {JOB_COLUMNS}",
-                    (now + lease_ms, now, now, limit),
-                )
-            )
-
-        rows = await self._write(op)
+        rows = await self._write_returning(
+            "UPDATE jobs SET status='processing', claim_token=lower(hex(randomblob(16))), "
+            "lease_until=?, attempts=attempts+1, started_at=?, updated_at=? "
+            "WHERE seq IN (SELECT seq FROM jobs WHERE status='queued' "
+            f"ORDER BY seq LIMIT ?) RETURNING {JOB_COLUMNS}",
+            (now + lease_ms, now, now, limit),
+        )
         jobs = sorted((_job(r) for r in rows), key=lambda j: j.seq)
         return [Claim(job, job.claim_token or "") for job in jobs]
 
@@ -98,17 +93,13 @@ class JobsMixin(SqliteBase):
             return set()
         tokens = [c.token for c in claims]
 
-        async def op(c: aiosqlite.Connection) -> list[Any]:
-            marks = ",".join("?" * len(tokens))
-            return list(
-                await c.execute_fetchall(
-                    f"UPDATE jobs SET lease_until=? WHERE status='processing' "
-                    f"AND claim_token IN ({marks}) RETURNING id",
-                    (now + lease_ms, *tokens),
-                )
-            )
-
-        return {r[0] for r in await self._write(op)}
+        marks = ",".join("?" * len(tokens))
+        rows = await self._write_returning(
+            f"UPDATE jobs SET lease_until=? WHERE status='processing' "
+            f"AND claim_token IN ({marks}) RETURNING id",
+            (now + lease_ms, *tokens),
+        )
+        return {r[0] for r in rows}
 
     async def _finish(
         self,
@@ -189,11 +180,7 @@ class JobsMixin(SqliteBase):
         return await self._write(op)
 
     async def count_jobs(self, status: str | None = None) -> int:
-        if status is None:
-            row = await self._read_one("SELECT count(*) FROM jobs")
-        else:
-            row = await self._read_one("SELECT count(*) FROM jobs WHERE status=?", (status,))
-        return int(row[0]) if row else 0
+        return await self._count("jobs", status)
 
     async def get_jobs(self, job_ids: list[str]) -> dict[str, Job]:
         """Several jobs by id, whatever their organization (for the delivery loop, whose
