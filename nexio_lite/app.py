@@ -83,6 +83,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     watch = LoopWatch()
     watch.start()
     svc.loop_worst_ms = lambda reset: watch.reset() if reset else watch.worst_ms
+    warming = asyncio.create_task(scorer.warm(), name="scoring-warm")
     await sender.start()
     await workers.start()
     scheduler.start()
@@ -96,6 +97,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        warming.cancel()
+        await asyncio.gather(warming, return_exceptions=True)
         await scheduler.stop()
         await workers.drain(settings.server.shutdown_grace_seconds)
         await sender.stop(settings.server.shutdown_grace_seconds)
