@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import bench_refs as refs
+from bench_refs import free_port, pct, receiver_counts, receiver_reset, start_receiver
 
 from nexio_lite.admin import Admin
 from nexio_lite.pipeline.evaluate import evaluate
@@ -59,17 +60,19 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def _pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
+def job_body(i: int, **extra: Any) -> dict[str, Any]:
+    """The i-th request of the fixed profile mix."""
+    return {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all", **extra}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+async def post_job(http: aiohttp.ClientSession, server: Server, body: dict[str, Any]) -> float:
+    """Submit one job; its latency in ms. Anything but a 202 stops the benchmark."""
+    t = time.perf_counter()
+    async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+        await r.read()
+        if r.status != 202:
+            raise RuntimeError(f"submit answered {r.status}")
+    return (time.perf_counter() - t) * 1000
 
 
 def rss_mb(pid: int) -> float:
@@ -186,14 +189,8 @@ async def submit_all(server: Server, n: int, concurrency: int, deadline_s: float
         async def one(i: int) -> None:
             if time.perf_counter() > stop_at:
                 return
-            body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
             async with sem:
-                t = time.perf_counter()
-                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
-                    await r.read()
-                    if r.status != 202:
-                        raise RuntimeError(f"submit answered {r.status}")
-                latencies.append((time.perf_counter() - t) * 1000)
+                latencies.append(await post_job(http, server, job_body(i)))
 
         await asyncio.gather(*(one(i) for i in range(n)))
     return latencies
@@ -266,8 +263,8 @@ async def bench_end_to_end(processes: int, n: int, repeats: int) -> dict[str, An
             sampler.cancel()
             rates.append(n / (t1 - t0))
             lat = server.latencies_ms()[220:]
-            p50s.append(_pct(lat, 0.5))
-            p99s.append(_pct(lat, 0.99))
+            p50s.append(pct(lat, 0.5))
+            p99s.append(pct(lat, 0.99))
     return {
         "evals_per_s": round(_median(rates), 1),
         "latency_p50_ms": round(_median(p50s), 1),
@@ -296,13 +293,7 @@ async def load_for(server: Server, seconds: float, concurrency: int) -> dict[str
         async def client(c: int) -> None:
             i = c
             while time.perf_counter() < stop_at:
-                body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
-                t = time.perf_counter()
-                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
-                    await r.read()
-                    if r.status != 202:
-                        raise RuntimeError(f"submit answered {r.status}")
-                latencies.append((time.perf_counter() - t) * 1000)
+                latencies.append(await post_job(http, server, job_body(i)))
                 i += concurrency
 
         t0 = time.perf_counter()
@@ -310,8 +301,8 @@ async def load_for(server: Server, seconds: float, concurrency: int) -> dict[str
         elapsed = time.perf_counter() - t0
     return {
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_pct(latencies, 0.5), 2),
-        "p99_ms": round(_pct(latencies, 0.99), 2),
+        "p50_ms": round(pct(latencies, 0.5), 2),
+        "p99_ms": round(pct(latencies, 0.99), 2),
     }
 
 
@@ -328,19 +319,13 @@ async def bench_submit(seconds: float, repeats: int) -> dict[str, Any]:
 async def submit_at_rate(server: Server, rate: float, n: int) -> None:
     """Open-loop load: one submission every 1/rate seconds (not waiting for answers)."""
     async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
-
-        async def one(i: int) -> None:
-            body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
-            async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
-                await r.read()
-
         tasks = []
         t0 = time.perf_counter()
         for i in range(n):
             delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
+            tasks.append(asyncio.create_task(post_job(http, server, job_body(i))))
         await asyncio.gather(*tasks)
 
 
@@ -355,8 +340,8 @@ async def bench_latency_at(rate: float, seconds: float, repeats: int) -> dict[st
             await submit_at_rate(server, rate, n)
             await wait_done(server, 20 + n, 120)
             lat = server.latencies_ms()[20:]
-            p50s.append(_pct(lat, 0.5))
-            p99s.append(_pct(lat, 0.99))
+            p50s.append(pct(lat, 0.5))
+            p99s.append(pct(lat, 0.99))
     return {"rate_per_s": round(rate, 1), "latency_p50_ms": round(_median(p50s), 1),
             "latency_p99_ms": round(_median(p99s), 1)}  # fmt: skip
 
@@ -371,15 +356,14 @@ async def bench_long_poll(n: int, repeats: int) -> dict[str, Any]:
             aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http,
         ):
             for i in range(n):
-                body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all"}
-                async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                async with http.post(f"{server.url}/api/v1/jobs", json=job_body(i)) as r:
                     eval_id = (await r.json())["eval_id"]
                 async with http.get(f"{server.url}/api/v1/jobs/{eval_id}?wait=30") as r:
                     answered = time.time() * 1000  # the answer's headers are here
                     job = await r.json()
                 done = dt.datetime.fromisoformat(job["completed_at"]).timestamp() * 1000
                 lags.append(answered - done)
-    return {"wake_p50_ms": round(_pct(lags, 0.5), 2), "wake_p99_ms": round(_pct(lags, 0.99), 2),
+    return {"wake_p50_ms": round(pct(lags, 0.5), 2), "wake_p99_ms": round(pct(lags, 0.99), 2),
             "samples": len(lags)}  # fmt: skip
 
 
@@ -389,8 +373,6 @@ async def bench_webhooks(n: int, repeats: int) -> dict[str, Any]:
     server stops, the N deliveries are made due now and pointed at the receiver, and the
     time from the restarted server being ready to the receiver holding all N is taken.
     Every attempt must be recorded."""
-    from bench_refs import receiver_counts, receiver_reset, start_receiver
-
     rates = []
     url, stop_receiver = await start_receiver()
     try:
@@ -404,10 +386,8 @@ async def bench_webhooks(n: int, repeats: int) -> dict[str, Any]:
                 async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
                     for i in range(n):
                         # options.limit keeps each body near the 2 KB of the bare client
-                        body = {"profile": PROFILES[i % len(PROFILES)], "pool": "carriers:all",
-                                "webhook_url": dead, "options": {"limit": 4}}  # fmt: skip
-                        async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
-                            await r.read()
+                        body = job_body(i, webhook_url=dead, options={"limit": 4})
+                        await post_job(http, server, body)
                 await wait_done(server, n, 120)
                 for _ in range(600):
                     if _scalar(server.db, "SELECT count(*) FROM delivery_attempts") >= n:
@@ -490,8 +470,6 @@ async def bench_idle() -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    import bench_refs as refs
-
     quick = args.quick
     runs = 1 if quick else 3
     secs = 2.0 if quick else 10.0

@@ -64,14 +64,14 @@ MakeRequest = Callable[[int], tuple[bytes, dict[str, str]]]
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _pct(xs: Sequence[float], q: float) -> float:
+def pct(xs: Sequence[float], q: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -123,7 +123,7 @@ async def serving(mode: str) -> AsyncIterator[str]:
     """A `bench_servers.py MODE` process with a fresh database in a temp dir; yields its
     base URL and stops it on exit."""
     with tempfile.TemporaryDirectory(prefix="nexio-ref-") as tmp:
-        port = _free_port()
+        port = free_port()
         log = Path(tmp) / "server.log"
         proc = _spawn([mode, "--port", str(port), "--db", str(Path(tmp) / "ref.db")], log)
         url = f"http://127.0.0.1:{port}"
@@ -178,8 +178,8 @@ async def drive(
         "requests": len(latencies),
         "seconds": round(elapsed, 3),
         "per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_pct(latencies, 0.5), 2),
-        "p99_ms": round(_pct(latencies, 0.99), 2),
+        "p50_ms": round(pct(latencies, 0.5), 2),
+        "p99_ms": round(pct(latencies, 0.99), 2),
         "concurrency": concurrency,
     }
 
@@ -239,7 +239,7 @@ async def start_receiver() -> tuple[str, Callable[[], None]]:
     """Start a webhook receiver process; returns (delivery URL, stop). It answers 200 to
     any POST and counts deliveries and distinct webhook-ids: see `receiver_counts`."""
     tmp = tempfile.TemporaryDirectory(prefix="nexio-ref-recv-")
-    port = _free_port()
+    port = free_port()
     log = Path(tmp.name) / "receiver.log"
     proc = _spawn(["receiver", "--port", str(port)], log)
     base = f"http://127.0.0.1:{port}"
@@ -491,7 +491,7 @@ def _claim_figures(times: list[float], batch: int) -> dict[str, Any]:
     return {
         "claims": len(times),
         "claim_p50_us": round(p50, 1),
-        "claim_p99_us": round(_pct(times, 0.99), 1),
+        "claim_p99_us": round(pct(times, 0.99), 1),
         "per_job_p50_us": round(p50 / batch, 2),
     }
 
