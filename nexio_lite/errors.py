@@ -17,6 +17,19 @@ class StoreError(NexioError):
     """The database failed in a way the caller cannot fix (translated from aiosqlite)."""
 
 
+class Unavailable(NexioError):
+    """The service cannot do it now, through no fault of the request (a full disk, a
+    database that does not answer, a scoring process being replaced). Nothing was half
+    written; the same request can be sent again (503 `unavailable` with Retry-After)."""
+
+    retry_after_seconds = 1
+
+
+class StoreUnavailable(StoreError, Unavailable):
+    """The database refused for a reason that passes (full disk, I/O error, locked,
+    read-only): translated from the driver's error codes."""
+
+
 class NotFound(NexioError):
     """A record does not exist (or belongs to another organization)."""
 
