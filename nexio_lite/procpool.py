@@ -1,0 +1,493 @@
+"""A small supervised pool of spawned processes, one pipe each: no child can hold up another.
+
+What is guaranteed:
+
+- Each child has its own duplex pipe. A call is sent to one idle child and its answer is
+  read from that child's pipe only, so a stopped, wedged or dead child affects the call it
+  was running and nothing else.
+- Every call has a deadline that covers both the wait for a free child and the run. When
+  it passes while a child runs the call, that child is killed (SIGKILL) and replaced and
+  the call raises `ScoringTimeout`; when it passes while the call still waits, the call
+  raises `ScoringTimeout` and no child is touched.
+- A child that dies (EOF on its pipe) is replaced; only its own call raises
+  `ScoringProcessDied`.
+- An idle child seen stopped (SIGSTOP; read from /proc on Linux) is given no calls, and
+  is replaced once it has stayed stopped for `stop_grace_seconds`. A child stopped after
+  a call was sent to it is found by that call's deadline.
+- Calls wait in one first-come-first-served queue while every child is busy; a call may
+  name the child (`slot`) it must run on.
+- An exception raised by the called function is raised in the parent as itself, with the
+  child's traceback as its `__cause__` (`RemoteError` when it cannot cross the pipe).
+- The event loop never blocks on a pipe: each child's send and receive run in a thread
+  of its own. A cancelled call lets its child finish and then frees it.
+- `close()` ends every child within about `TERM_WAIT_SECONDS + KILL_WAIT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
+
+import attrs
+
+from nexio_lite.errors import Unavailable
+from nexio_lite.logs import get_logger
+
+T = TypeVar("T")
+log = get_logger("nexio_lite.procpool")
+
+RESTART_REASONS = ("died", "timeout")
+SUPERVISE_SECONDS = 1.0  # how often idle children are checked for death or a stop
+TERM_WAIT_SECONDS = 2.0
+KILL_WAIT_SECONDS = 1.0
+
+
+class ScoringUnavailable(Unavailable):
+    """The pool could not answer this call now; the same call may be sent again (an HTTP
+    request that meets it answers 503 `unavailable` with Retry-After)."""
+
+    retry_after_seconds = 2  # a replacement process starts in about a second
+
+
+class ScoringTimeout(ScoringUnavailable):
+    """The call passed its deadline (its child, if it had one, was killed and replaced)."""
+
+
+class ScoringProcessDied(ScoringUnavailable):
+    """The child running the call died during it (and was replaced)."""
+
+
+class PoolClosed(ScoringUnavailable):
+    """The pool is closed: no call is taken any more."""
+
+
+class RemoteError(Exception):
+    """An exception raised in a child that could not be sent back as itself; also the
+    `__cause__` of one that could, carrying the child's traceback."""
+
+
+# ---- the child's side ----------------------------------------------------------------
+
+
+def _serve(
+    conn: Connection, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> None:
+    """A child's whole life: run one call at a time until its pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
+    if initializer is not None:
+        initializer(*initargs)
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        conn.send_bytes(_answer(data))
+
+
+def _answer(data: bytes) -> bytes:
+    """("ok", value) or ("raised", exception, traceback text), pickled."""
+    reply: tuple[Any, ...]
+    try:
+        fn, args = pickle.loads(data)
+        reply = ("ok", fn(*args))
+    except Exception as exc:
+        reply = ("raised", exc, traceback.format_exc())
+    try:
+        return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        what = f"{type(reply[1]).__name__}: {reply[1]}"[:2000]
+        error = RemoteError(f"the answer could not be pickled ({exc!r}): {what}")
+        return pickle.dumps(("raised", error, reply[2] if len(reply) > 2 else ""))
+
+
+# ---- the parent's side ---------------------------------------------------------------
+
+
+def _exchange(conn: Connection, data: bytes) -> tuple[Any, ...]:
+    """In the child's own thread: send one call and wait for its answer. EOFError or
+    OSError means the child is gone."""
+    conn.send_bytes(data)
+    answer = conn.recv_bytes()
+    try:
+        reply: tuple[Any, ...] = pickle.loads(answer)
+    except Exception as exc:
+        return ("raised", RemoteError(f"the answer could not be unpickled: {exc!r}"), "")
+    return reply
+
+
+def _stopped(pid: int | None) -> bool:
+    """Whether the process is stopped (SIGSTOP, or by a tracer). False where /proc is not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
+
+
+@attrs.frozen
+class PoolHealth:
+    """What /readyz can show: children expected, alive, busy, seen stopped, calls waiting
+    for a child, restarts by reason since start, and the children's pids. `ok` when
+    every child started so far is alive and none is stopped."""
+
+    processes: int
+    alive: int
+    busy: int
+    stopped: int
+    waiting: int
+    restarts: dict[str, int]
+    pids: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.alive == len(self.pids) and self.stopped == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**attrs.asdict(self), "ok": self.ok}
+
+
+@attrs.define(eq=False)
+class _Child:
+    slot: int
+    process: BaseProcess
+    conn: Connection
+    thread: ThreadPoolExecutor
+    idle_since: float
+    busy: bool = False
+    retired: bool = False
+    stopped_since: float | None = None
+    exchange: asyncio.Future[tuple[Any, ...]] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    slot: int | None
+    future: asyncio.Future[_Child]
+
+
+class ProcPool:
+    """`processes` spawned children, started on first use; see the module docstring."""
+
+    def __init__(
+        self,
+        processes: int,
+        *,
+        timeout: float,
+        initializer: Callable[..., None] | None = None,
+        initargs: tuple[Any, ...] = (),
+        stop_grace_seconds: float | None = None,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("a process pool needs at least one process")
+        self.processes = processes
+        self.timeout = timeout
+        self.stop_grace = timeout if stop_grace_seconds is None else stop_grace_seconds
+        self._context = multiprocessing.get_context("spawn")
+        self._initializer = initializer
+        self._initargs = initargs
+        self._slots: list[_Child | None] = [None] * processes
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._restarts = dict.fromkeys(RESTART_REASONS, 0)
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticking = False
+
+    async def call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        seconds: float | None = None,
+        slot: int | None = None,
+    ) -> T:
+        """`fn(*args)` in a child (`fn` and `args` must pickle) within `seconds` (the
+        pool's `timeout` when None), on child `slot` when given."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.timeout if seconds is None else seconds)
+        if slot is not None and not 0 <= slot < self.processes:
+            raise ValueError(f"no slot {slot} in a pool of {self.processes}")
+        data = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        if loop.time() >= deadline:
+            raise ScoringTimeout("the deadline passed before the call was sent")
+        child = await self._acquire(slot, deadline)
+        reply = await self._run(child, data, deadline)
+        if reply[0] == "ok":
+            return reply[1]  # type: ignore[no-any-return]
+        error: BaseException = reply[1]
+        if reply[2]:
+            error.__cause__ = RemoteError(reply[2])
+        raise error
+
+    def health(self) -> PoolHealth:
+        children = [c for c in self._slots if c is not None and not c.retired]
+        return PoolHealth(
+            processes=self.processes,
+            alive=sum(c.process.exitcode is None for c in children),
+            busy=sum(c.busy for c in children),
+            stopped=sum(c.stopped_since is not None or _stopped(c.pid) for c in children),
+            waiting=len(self._waiters),
+            restarts=dict(self._restarts),
+            pids=tuple(c.pid for c in children),
+        )
+
+    def close(self) -> None:
+        """Stop every child (SIGTERM, then SIGKILL after `TERM_WAIT_SECONDS`) and refuse
+        further calls. Returns within a few seconds whatever the children do; callable
+        from any thread."""
+        self._closed = True
+        children = [c for c in self._slots if c is not None]
+        for child in children:
+            child.retired = True
+            with contextlib.suppress(Exception):
+                if child.process.exitcode is None:  # not reaped: the pid is still ours
+                    child.process.terminate()
+                    os.kill(child.pid, signal.SIGCONT)  # a stopped child sees its SIGTERM
+        _join_all(children, TERM_WAIT_SECONDS)
+        for child in children:
+            if child.process.exitcode is None:
+                with contextlib.suppress(Exception):
+                    child.process.kill()
+        _join_all(children, KILL_WAIT_SECONDS)
+        for child in children:
+            child.thread.shutdown(wait=False)
+        # Pipes are closed on the loop's thread only (never under a reading thread).
+        loop = self._loop
+        with contextlib.suppress(RuntimeError):
+            if loop is not None and asyncio.get_running_loop() is loop:
+                self._closed_on_loop(children)
+                return
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._closed_on_loop, children)
+
+    # ---- handing out children --------------------------------------------------------
+
+    async def _acquire(self, slot: int | None, deadline: float) -> _Child:
+        if self._closed:
+            raise PoolClosed("the scoring pool is closed")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if not self._ticking:
+            self._ticking = True
+            loop.call_later(SUPERVISE_SECONDS, self._tick)
+        waiter = _Waiter(slot, loop.create_future())
+        self._waiters.append(waiter)
+        self._dispatch()
+        try:
+            await asyncio.wait((waiter.future,), timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            self._abandon(waiter)
+            raise
+        if waiter.future.done():
+            return waiter.future.result()
+        self._abandon(waiter)
+        raise ScoringTimeout("no scoring process was free before the deadline")
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        future = waiter.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            self._release(future.result())  # handed a child just as its caller gave up
+        future.cancel()
+
+    def _dispatch(self) -> None:
+        """Replace what needs replacing, then give idle children to waiters in order."""
+        self._supervise()
+        idle = sorted(
+            (c for c in self._slots
+             if c is not None and not (c.busy or c.retired or c.stopped_since is not None)),
+            key=lambda c: c.idle_since,
+        )  # fmt: skip
+        served: list[_Waiter] = []
+        for waiter in self._waiters:
+            if not idle:
+                break
+            if waiter.future.done():
+                served.append(waiter)
+                continue
+            child = next((c for c in idle if waiter.slot in (None, c.slot)), None)
+            if child is not None:
+                idle.remove(child)
+                child.busy = True
+                served.append(waiter)
+                waiter.future.set_result(child)
+        for waiter in served:
+            self._waiters.remove(waiter)
+
+    def _release(self, child: _Child) -> None:
+        child.busy = False
+        child.idle_since = time.monotonic()
+        self._dispatch()
+
+    def _closed_on_loop(self, children: list[_Child]) -> None:
+        for child in children:
+            if child.exchange is None:  # else `_exchanged` closes it when its thread ends
+                self._dispose(child)
+        while self._waiters:
+            future = self._waiters.popleft().future
+            if not future.done():
+                future.set_exception(PoolClosed("the scoring pool is closed"))
+
+    def _tick(self) -> None:
+        if self._closed or self._loop is None:
+            self._ticking = False
+            return
+        self._dispatch()
+        self._loop.call_later(SUPERVISE_SECONDS, self._tick)
+
+    # ---- running a call --------------------------------------------------------------
+
+    async def _run(self, child: _Child, data: bytes, deadline: float) -> tuple[Any, ...]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        exchange = loop.run_in_executor(child.thread, _exchange, child.conn, data)
+        child.exchange = exchange
+        exchange.add_done_callback(functools.partial(self._exchanged, child))
+        # Cancelling the caller leaves the exchange running: `_exchanged` frees the child.
+        await asyncio.wait((exchange,), timeout=max(0.0, deadline - loop.time()))
+        if self._closed and (not exchange.done() or exchange.exception() is not None):
+            raise PoolClosed("the scoring pool was closed during the call")
+        if not exchange.done():
+            seconds = round(loop.time() - started, 3)
+            self._retire(child, "timeout", seconds=seconds, stopped=_stopped(child.pid))
+            self._dispatch()
+            raise ScoringTimeout(f"the scoring call did not finish in {seconds} s")
+        error = exchange.exception()
+        if error is not None:
+            raise ScoringProcessDied("the scoring process died during the call") from error
+        return exchange.result()
+
+    def _exchanged(self, child: _Child, exchange: asyncio.Future[tuple[Any, ...]]) -> None:
+        """The child's thread is done with its pipe: free, replace or dispose of it."""
+        child.exchange = None
+        error = _exception(exchange)  # retrieved here even when the caller is gone
+        if child.retired:
+            self._dispose(child)
+            return
+        if exchange.cancelled() or error is not None:
+            self._retire(child, "died", error=repr(error))
+            self._dispatch()
+        else:
+            self._release(child)
+
+    # ---- starting and replacing children ---------------------------------------------
+
+    def _supervise(self) -> None:
+        """Start missing children; replace idle ones that died or stayed stopped."""
+        if self._closed:
+            return
+        now = time.monotonic()
+        for slot, child in enumerate(self._slots):
+            if child is None:
+                self._spawn(slot)
+            elif child.busy:
+                continue
+            elif child.process.exitcode is not None:
+                self._retire(child, "died")
+            elif not _stopped(child.pid):
+                child.stopped_since = None
+            elif child.stopped_since is None:
+                child.stopped_since = now
+                log.warning("scoring_process_stopped", pid=child.pid, slot=slot)
+            elif now - child.stopped_since >= self.stop_grace:
+                self._retire(child, "timeout", stopped=True, idle=True)
+        multiprocessing.active_children()  # reap the children that were replaced
+
+    def _spawn(self, slot: int, replaces: str | None = None) -> None:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_serve,
+            args=(child_end, self._initializer, self._initargs),
+            name=f"scoring-{slot}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        except OSError as exc:  # tried again at the next round of supervision
+            log.error("scoring_process_start_failed", slot=slot, error=str(exc))
+            parent_end.close()
+            return
+        finally:
+            child_end.close()  # or the parent would never see EOF when the child dies
+        thread = ThreadPoolExecutor(1, thread_name_prefix=f"scoring-{slot}-pipe")
+        self._slots[slot] = _Child(slot, process, parent_end, thread, time.monotonic())
+        log.info("scoring_process_started", pid=process.pid, slot=slot, replaces=replaces)
+
+    def _retire(self, child: _Child, reason: str, **fields: Any) -> None:
+        """Kill `child` and start its replacement in the same slot (once per child)."""
+        if child.retired:
+            return
+        child.retired = True
+        exitcode = child.process.exitcode
+        with contextlib.suppress(Exception):
+            child.process.kill()
+        self._restarts[reason] += 1
+        event = "scoring_process_died" if reason == "died" else "scoring_process_timeout"
+        log.error(event, pid=child.pid, slot=child.slot, busy=child.busy, exitcode=exitcode,
+                  restarts=self._restarts[reason], **fields)  # fmt: skip
+        if child.exchange is None:
+            self._dispose(child)
+        if self._slots[child.slot] is child:
+            self._slots[child.slot] = None
+            if not self._closed:
+                self._spawn(child.slot, replaces=reason)
+
+    @staticmethod
+    def _dispose(child: _Child) -> None:
+        child.conn.close()
+        child.thread.shutdown(wait=False)
+
+
+def _exception(future: asyncio.Future[Any]) -> BaseException | None:
+    return None if future.cancelled() else future.exception()
+
+
+def _join_all(children: list[_Child], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.process.join(max(0.0, deadline - time.monotonic()))
+
+
+class InProcessPool:
+    """`processes == 0`: calls run one at a time in one thread of this process. A thread
+    cannot be stopped, so no deadline is enforced here (tests and small setups only)."""
+
+    processes = 0
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="scoring")
+
+    async def call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        seconds: float | None = None,
+        slot: int | None = None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def health(self) -> PoolHealth:
+        return PoolHealth(0, 0, 0, 0, 0, dict.fromkeys(RESTART_REASONS, 0))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
