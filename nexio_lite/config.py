@@ -60,6 +60,9 @@ class ServerSettings:
     shutdown_grace_seconds: float = setting(
         10.0, "on SIGTERM, how long in-flight jobs may run before they are released", _at_least(0)
     )
+    body_timeout_seconds: float = setting(
+        10.0, "a request body that has not fully arrived in this time gets 408", _at_least(0.01)
+    )
 
 
 @attrs.define
@@ -85,6 +88,10 @@ class WorkerSettings:
     reap_interval_seconds: float = setting(
         5.0, "how often expired leases are looked for", _at_least(0.05)
     )
+    job_timeout_seconds: float = setting(
+        60.0, "a job running longer is stopped, its scoring process replaced, and retried",
+        _at_least(0.1),
+    )  # fmt: skip
 
 
 @attrs.define
@@ -124,6 +131,16 @@ class RetentionSettings:
 
 
 @attrs.define
+class LimitSettings:
+    requests_per_second_per_key: float = setting(
+        0.0, "requests per second each API key may make (429 above; 0: no limit)", _at_least(0)
+    )
+    burst: int = setting(
+        0, "requests a key may make at once above its rate (0: twice the rate)", _at_least(0)
+    )
+
+
+@attrs.define
 class LogSettings:
     level: str = setting(
         "info", "lowest level logged", _one_of("debug", "info", "warning", "error")
@@ -141,6 +158,7 @@ class Settings:
     workers: WorkerSettings = attrs.field(factory=WorkerSettings)
     webhooks: WebhookSettings = attrs.field(factory=WebhookSettings)
     retention: RetentionSettings = attrs.field(factory=RetentionSettings)
+    limits: LimitSettings = attrs.field(factory=LimitSettings)
     log: LogSettings = attrs.field(factory=LogSettings)
 
     @property
