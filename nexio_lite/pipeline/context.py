@@ -25,6 +25,7 @@ from nexio_lite.pipeline.facts import (
     BIT_F11,
     BIT_F12,
     RATING_RANK,
+    STATE_BITS,
 )
 from nexio_lite.pipeline.schema import Profile
 
@@ -37,6 +38,7 @@ class ProfileContext:
     profile: Profile
     line: str
     state: str
+    state_bit: int  # STATE_BITS[state]: test it against CarrierFacts.target_bits
     revenue: int
     requested_limit: int
     limit_defaulted: bool
@@ -94,6 +96,7 @@ def make_context(profile: Profile, as_of: dt.date) -> ProfileContext:
         profile=profile,
         line=profile.line,
         state=profile.state,
+        state_bit=STATE_BITS.get(profile.state, 0),
         revenue=profile.revenue,
         requested_limit=profile.requested_limit,
         limit_defaulted=limit_defaulted,

@@ -98,7 +98,7 @@ def appetite_points(ctx: ProfileContext, f: CarrierFacts, band: str) -> int:
     """Line appetite (2/1/0) + target state + NAICS target + in-band revenue."""
     return (
         f.line_points[ctx.line]
-        + (ctx.state in f.target_states)
+        + ((f.target_bits & ctx.state_bit) != 0)
         + (ctx.naics is not None and naics_target_hit(ctx, f))
         + (band == "in")
     )

@@ -88,7 +88,9 @@ def filter_stage(
     counts = [*pool.early_counts(ctx.line, ctx.state), *([0] * (len(RULE_CODES) - 3))]
     rules = checked_rules(ctx)
     passers: list[CarrierFacts] = []
-    for f in pool.bucket(ctx.line, ctx.state):
+    facts = pool.facts
+    for i in pool.bucket(ctx.line, ctx.state):
+        f = facts[i]
         failed = first_failure(ctx, f, rules)
         if failed < 0:
             passers.append(f)

@@ -2,12 +2,17 @@
 
 A `CarrierFacts` holds everything about one carrier that does not depend on the
 profile: it is computed once per pool version by `build_facts` and then read by the
-filter, scoring, ranking and reasoning code. All numbers are integers.
+filter, scoring, ranking and reasoning code. All numbers are integers; state sets are
+bit masks (`STATE_BITS`). A `Shared` memo hands the facts of a whole pool one instance
+of each repeated value (clauses, line points, dates), so a 99,999-carrier pool holds
+each such value once instead of once per carrier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 import attrs
 
@@ -19,7 +24,9 @@ from nexio_lite.pipeline.reasoning import (
     service_clause,
     tail_clauses,
 )
-from nexio_lite.pipeline.schema import AM_BEST_SCALE, Carrier
+from nexio_lite.pipeline.schema import AM_BEST_SCALE, STATES, Carrier
+
+T = TypeVar("T")
 
 # --- constants (DOMAIN.md §5–6); the trace's `constants` header is built from these ---
 LINE_APPETITE_POINTS: dict[str, int] = {"target": 2, "standard": 1, "limited": 0}
@@ -55,7 +62,38 @@ NAME_RANK_BITS = 24
 # Bits of the restrictions a missing profile field leaves `unverified` (F07 … F12).
 BIT_F07, BIT_F08, BIT_F09, BIT_F10, BIT_F11, BIT_F12 = 1, 2, 4, 8, 16, 32
 
+# One bit per state, in STATES order: a set of states is the OR of its members' bits.
+STATE_BITS: dict[str, int] = {state: 1 << i for i, state in enumerate(STATES)}
+
 _ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
+
+
+def state_mask(states: Iterable[str]) -> int:
+    """The bit mask of a set of state codes (KeyError for a code that is not a state)."""
+    mask = 0
+    for state in states:
+        mask |= STATE_BITS[state]
+    return mask
+
+
+class Shared:
+    """A memo that hands out one instance per key, so that equal values built for many
+    carriers (line points, clause strings, null-field tuples, dates) are stored once.
+
+    Guarantee: `get(key, make)` returns `make()`'s value the first time a key is seen and
+    that same object afterwards; it never calls `make` twice for one key."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._memo[key] = make()
+            return value
 
 
 def roman_to_int(numeral: str) -> int:
@@ -161,9 +199,9 @@ class CarrierFacts:
     carrier_id: str
     name: str
     active: bool
-    line_points: dict[str, int]
-    states: frozenset[str]
-    target_states: frozenset[str]
+    line_points: dict[str, int]  # shared between carriers with the same lines: never mutate
+    state_bits: int  # state_mask(carrier.states)
+    target_bits: int  # state_mask(carrier.target_states)
     surplus: bool
     rating_rank: int
     naics_excluded: tuple[str, ...]
@@ -194,25 +232,29 @@ class CarrierFacts:
     tail_clauses: str
 
 
-def build_facts(index: int, c: Carrier, name_rank: int) -> CarrierFacts:
-    """Derive the static facts of carrier `c` (its position `index` in the pool)."""
+def build_facts(
+    index: int, c: Carrier, name_rank: int, shared: Shared | None = None
+) -> CarrierFacts:
+    """Derive the static facts of carrier `c` (its position `index` in the pool).
+
+    With `shared`, values that many carriers have in common are taken from (and added
+    to) that memo; the facts are equal either way."""
+    memo = shared or Shared()
     base, fsc_penalty, outlook_penalty = financial_parts(c)
     points = placement_points(c)
-    nulls = null_fields(c)
     ci = c.complaint_index_x100
-    tail = tail_clauses(
-        placement_clause(c.binding_authority, c.quote_turnaround_days, c.access, c.market_type),
-        service_clause(service_level(ci), ci),
-    )
+    lr_pct = c.max_loss_ratio_pct
+    nulls = memo.get(("nulls", *(getattr(c, name) is None for name in COMPLETENESS_FIELDS)),
+                     lambda: null_fields(c))  # fmt: skip
     return CarrierFacts(
         index=index,
         carrier=c,
         carrier_id=c.carrier_id,
         name=c.name,
         active=c.status == "active",
-        line_points={line: LINE_APPETITE_POINTS[app] for line, app in c.lines.items()},
-        states=frozenset(c.states),
-        target_states=frozenset(c.target_states),
+        line_points=memo.get(("lines", *c.lines.items()), lambda: _line_points(c)),
+        state_bits=memo.get(("states", c.states), lambda: state_mask(c.states)),
+        target_bits=memo.get(("states", c.target_states), lambda: state_mask(c.target_states)),
         surplus=c.market_type == "surplus",
         rating_rank=RATING_RANK.get(c.am_best_rating, OFF_SCALE_RANK),
         naics_excluded=tuple(c.naics_excluded),
@@ -222,7 +264,7 @@ def build_facts(index: int, c: Carrier, name_rank: int) -> CarrierFacts:
         band_min=c.band_min,
         band_max=c.band_max,
         min_years=c.min_years_in_business,
-        max_lr_bp=None if c.max_loss_ratio_pct is None else c.max_loss_ratio_pct * 100,
+        max_lr_bp=None if lr_pct is None else memo.get(("lr_bp", lr_pct), lambda: lr_pct * 100),
         max_claims=c.max_claims_3yr,
         max_employees=c.max_employees,
         max_limit=c.max_limit,
@@ -233,18 +275,33 @@ def build_facts(index: int, c: Carrier, name_rank: int) -> CarrierFacts:
         placement_points=points,
         placement_base_level=lvl(points, *POINT_LEVELS),
         turnaround=c.quote_turnaround_days,
-        service_level=service_level(c.complaint_index_x100),
-        data_ord=_as_date(c.data_as_of).toordinal(),
+        service_level=service_level(ci),
+        data_ord=memo.get(("date", c.data_as_of), lambda: _as_date(c.data_as_of).toordinal()),
         null_fields=nulls,
         completeness_points=completeness_points(len(nulls)),
         restrict_bits=restriction_bits(c),
         name_rank=name_rank,
-        middle_clauses=middle_clauses(
-            format_band(c.band_min, c.band_max),
-            am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
+        middle_clauses=memo.get(
+            ("middle", c.band_min, c.band_max, c.am_best_rating, c.am_best_fsc, c.rating_outlook),
+            lambda: middle_clauses(
+                format_band(c.band_min, c.band_max),
+                am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
+            ),
         ),
-        tail_clauses=tail,
+        tail_clauses=memo.get(
+            ("tail", c.binding_authority, c.quote_turnaround_days, c.access, c.market_type, ci),
+            lambda: tail_clauses(
+                placement_clause(
+                    c.binding_authority, c.quote_turnaround_days, c.access, c.market_type
+                ),
+                service_clause(service_level(ci), ci),
+            ),
+        ),
     )
+
+
+def _line_points(c: Carrier) -> dict[str, int]:
+    return {line: LINE_APPETITE_POINTS[app] for line, app in c.lines.items()}
 
 
 def _as_date(value: dt.date | str) -> dt.date:

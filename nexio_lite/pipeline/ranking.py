@@ -153,7 +153,7 @@ def score_carrier(ctx: ProfileContext, f: CarrierFacts) -> Scored:
         band, in_band = "above", 0
     else:
         band, in_band = "in", 1
-    app_pts = f.line_points[ctx.line] + (ctx.state in f.target_states) + in_band
+    app_pts = f.line_points[ctx.line] + ((f.target_bits & ctx.state_bit) != 0) + in_band
     if ctx.naics is not None and naics_target_hit(ctx, f):
         app_pts += 1
     limit, max_limit = ctx.requested_limit, f.max_limit

@@ -21,6 +21,7 @@ from nexio_lite.pipeline.facts import (
     BIT_F10,
     BIT_F11,
     BIT_F12,
+    STATE_BITS,
     CarrierFacts,
 )
 from nexio_lite.pipeline.schema import Carrier
@@ -40,7 +41,7 @@ def line_not_written(line: str, f: CarrierFacts) -> bool:
 
 def state_not_available(state: str, f: CarrierFacts) -> bool:
     """F03: the state is not in the carrier's states."""
-    return state not in f.states
+    return not f.state_bits & STATE_BITS.get(state, 0)
 
 
 def _above(value: int | None, limit: int | None) -> bool:

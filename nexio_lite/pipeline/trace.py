@@ -5,11 +5,15 @@ render), then explains every carrier with the shared rule table (`rules.FILTER_R
 and the dimension helpers. It cross-checks the two views and raises `TraceMismatch`
 if they ever disagree, so a trace never silently contradicts its result. The output
 is plain JSON data (str, int, bool, None, list, dict).
+
+`trace_parts` gives the same trace in two parts, the header and an iterator over the
+`carriers` entries, so that a writer can serialize a 99,999-carrier trace (~210 MB of
+JSON) a few entries at a time instead of holding every entry at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nexio_lite.pipeline.context import ProfileContext, make_context
@@ -168,6 +172,31 @@ def build_trace(
     `carriers` (every pool carrier in pool order, with all 12 rules). Deterministic
     in (pool, profile, options) apart from the eval_id, created_at and stages given.
     """
+    trace, carriers = trace_parts(
+        pool, profile, options, eval_id=eval_id, created_at=created_at, stages=stages, level=level
+    )
+    if carriers is not None:
+        trace["carriers"] = list(carriers)
+    return trace
+
+
+def trace_parts(
+    pool: PreparedPool,
+    profile: Profile,
+    options: Options,
+    *,
+    eval_id: str,
+    created_at: str,
+    stages: list[dict[str, Any]],
+    level: str = "full",
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]] | None]:
+    """`build_trace`'s trace as (everything but `carriers`, the `carriers` entries).
+
+    For `"summary"` the second part is None (the first is the whole trace). For
+    `"full"` it is an iterator that builds the entries one at a time, in pool order;
+    it raises TraceMismatch, at the latest when exhausted, if they disagree with the
+    filter stage. `build_trace` is exactly the first part plus `"carriers"`, a list of
+    the second."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     as_of, source = resolve_as_of(pool, options)
@@ -178,22 +207,29 @@ def build_trace(
     trace = _header(pool, profile, ctx, source, eval_id, created_at, stages)
     if level == "summary":
         trace["candidates"] = rendered
-        return trace
+        return trace, None
     placed = {s.facts.index: (s, shown) for s, shown in zip(ranked, rendered, strict=True)}
-    carriers = [_carrier_entry(ctx, f, placed.get(f.index)) for f in pool.facts]
-    _cross_check(carriers, reasons, len(placed))
-    trace["carriers"] = carriers
-    return trace
+    return trace, _checked_entries(ctx, pool, placed, reasons)
 
 
-def _cross_check(carriers: list[dict[str, Any]], reasons: dict[str, int], passed: int) -> None:
-    """Raise TraceMismatch unless the rule-by-rule view matches the filter stage."""
+def _checked_entries(
+    ctx: ProfileContext,
+    pool: PreparedPool,
+    placed: dict[int, tuple[Scored, dict[str, Any]]],
+    reasons: dict[str, int],
+) -> Iterator[dict[str, Any]]:
+    """Every carrier's entry in pool order; at the end, TraceMismatch unless the
+    rule-by-rule view matches the filter stage's counts."""
     counted = dict.fromkeys(reasons, 0)
-    for entry in carriers:
+    candidates = 0
+    for f in pool.facts:
+        entry = _carrier_entry(ctx, f, placed.get(f.index))
         if entry["primary_reason"] is not None:
             counted[entry["primary_reason"]] += 1
-    candidates = sum(1 for entry in carriers if entry["outcome"] == "candidate")
-    if counted != reasons or candidates != passed:
+        if entry["outcome"] == "candidate":
+            candidates += 1
+        yield entry
+    if counted != reasons or candidates != len(placed):
         raise TraceMismatch("rule outcomes disagree with the filter stage")
 
 
@@ -269,7 +305,7 @@ def _dimensions(ctx: ProfileContext, f: CarrierFacts, s: Scored) -> dict[str, An
             s.appetite_points,
             {
                 "line_appetite": c.lines[ctx.line],
-                "target_state": ctx.state in f.target_states,
+                "target_state": (f.target_bits & ctx.state_bit) != 0,
                 "naics_target": None if ctx.naics is None else naics_target_hit(ctx, f),
                 "band": s.band,
             },
