@@ -4,8 +4,8 @@ runs beside the API in the same process (store, scoring executor, workers)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,12 +21,15 @@ from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
 from nexio_lite.store.base import Store
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.store.sqlite.core import CHECKPOINT_SECONDS
+from nexio_lite.supervisor import Supervisor, describe_error
 from nexio_lite.webhooks.sender import DeliveryService
 from nexio_lite.worker import WorkerPool
 
 log = get_logger("nexio_lite.app")
 
 KEY_FLUSH_SECONDS = 5.0
+ROUND_GRACE_SECONDS = 2.0  # at shutdown, a loop's round in progress gets this long
 WORKERS = web.AppKey("workers", WorkerPool)
 
 
@@ -36,7 +39,11 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     if store is None:
         store = SqliteStore(settings.database.path, settings.database.busy_timeout_ms)
     app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[request_context]
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[request_context],
+        # Bodies are decoded by api/body.py, bounded; aiohttp would inflate a whole
+        # gzip body on the event loop, even one whose request is refused.
+        handler_args={"auto_decompress": False},
     )
     app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store))
     app.router.add_post("/api/v1/jobs", jobs.submit_job)
@@ -50,44 +57,28 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/openapi.json", openapi.openapi_json)
+    app.on_shutdown.append(_answer_long_polls)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
 
+async def _answer_long_polls(app: web.Application) -> None:
+    """At shutdown, `?wait` requests answer at once with the job as it is."""
+    app[SERVICES].waiters.wake_all()
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start everything beside the API; on a failed start, stop what had started and
+    re-raise; on shutdown, stop it all within `server.shutdown_grace_seconds`."""
     svc = app[SERVICES]
     settings = svc.settings
     await svc.store.open()
-    scorer = Scorer(svc.store, settings.workers.processes)
-    sender = DeliveryService(svc.store, settings.webhooks, settings.base_url)
-    runners = {EVALUATION: scorer.run_job}
-    runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
-
-    def finished(job_ids: list[str]) -> None:
-        sender.notify()
-        svc.waiters.finished(job_ids)
-
-    workers = WorkerPool(
-        svc.store,
-        runners,
-        settings.workers,
-        on_finished=finished,
-        webhook_delay_ms=sender.first_delay_ms,
-    )
-    scheduler = SweepScheduler(svc.store, settings.retention, workers.notify)
-    app[WORKERS] = workers
-    svc.notify_workers = workers.notify
-    svc.notify_deliveries = sender.notify
-    svc.workers_running = lambda: workers.running
-    svc.trace = scorer.trace
-    watch = LoopWatch()
-    watch.start()
-    svc.loop_worst_ms = lambda reset: watch.reset() if reset else watch.worst_ms
-    warming = asyncio.create_task(scorer.warm(), name="scoring-warm")
-    await sender.start()
-    await workers.start()
-    scheduler.start()
-    flusher = asyncio.create_task(_flush_keys(svc.keys), name="key-last-used")
+    parts = _Parts(svc)
+    try:
+        await parts.start(app)
+    except BaseException:
+        await parts.stop(grace=0.0)
+        raise
     log.info(
         "service_started",
         database=settings.database.path,
@@ -97,22 +88,96 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        warming.cancel()
-        await asyncio.gather(warming, return_exceptions=True)
-        await scheduler.stop()
-        await workers.drain(settings.server.shutdown_grace_seconds)
-        await sender.stop(settings.server.shutdown_grace_seconds)
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        await svc.keys.flush_last_used()
-        await asyncio.get_running_loop().run_in_executor(None, scorer.close)
-        await svc.store.close()
-        await watch.stop()
+        await parts.stop(grace=settings.server.shutdown_grace_seconds)
         log.info("service_stopped")
 
 
-async def _flush_keys(keys: KeyChecker) -> None:
-    while True:
-        await asyncio.sleep(KEY_FLUSH_SECONDS)
-        await keys.flush_last_used()
+class _Parts:
+    """What runs beside the API in one process, started in order and stopped in reverse;
+    each stop step is bounded, and none can keep the others from running."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.supervisor = Supervisor()
+        self.watch = LoopWatch()
+        self.scorer: Scorer | None = None
+        self.sender: DeliveryService | None = None
+        self.workers: WorkerPool | None = None
+        self.warming: asyncio.Task[None] | None = None
+
+    async def start(self, app: web.Application) -> None:
+        svc, settings = self.svc, self.svc.settings
+        scorer = self.scorer = Scorer(
+            svc.store, settings.workers.processes, settings.workers.job_timeout_seconds
+        )
+        sender = self.sender = DeliveryService(svc.store, settings.webhooks, settings.base_url)
+        runners = {EVALUATION: scorer.run_job}
+        runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
+
+        def finished(job_ids: list[str]) -> None:
+            sender.notify()
+            svc.waiters.finished(job_ids)
+
+        workers = self.workers = WorkerPool(
+            svc.store,
+            runners,
+            settings.workers,
+            on_finished=finished,
+            webhook_delay_ms=sender.first_delay_ms,
+        )
+        app[WORKERS] = workers
+        svc.notify_workers = workers.notify
+        svc.notify_deliveries = sender.notify
+        svc.checks = self.checks
+        svc.trace = scorer.trace
+        self.watch.start()
+        svc.loop_worst_ms = lambda reset: self.watch.reset() if reset else self.watch.worst_ms
+        self.warming = asyncio.create_task(scorer.warm(), name="scoring-warm")
+        await sender.start(self.supervisor)
+        await workers.start(self.supervisor)
+        SweepScheduler(svc.store, settings.retention, workers.notify).start(self.supervisor)
+        self.supervisor.start("key_last_used", self._flush_keys, KEY_FLUSH_SECONDS)
+        self.supervisor.start("checkpoint", self._checkpoint, CHECKPOINT_SECONDS)
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        """/readyz: every supervised loop, and the scoring processes."""
+        out = {name: health.to_dict() for name, health in self.supervisor.health().items()}
+        if self.scorer is not None:
+            out["scoring"] = self.scorer.check()
+        return out
+
+    async def _flush_keys(self) -> None:
+        await self.svc.keys.flush_last_used()
+
+    async def _checkpoint(self) -> None:
+        await self.svc.store.checkpoint()
+
+    async def stop(self, grace: float) -> None:
+        """Loops first, then jobs and deliveries in flight (together, `grace` seconds),
+        then the scoring processes and the store. Errors are logged, never raised."""
+        if self.warming is not None:
+            self.warming.cancel()
+            await asyncio.gather(self.warming, return_exceptions=True)
+        await self.supervisor.stop(grace_seconds=min(grace, ROUND_GRACE_SECONDS))
+        draining = []
+        if self.workers is not None:
+            draining.append(self.workers.drain(grace))
+        if self.sender is not None:
+            draining.append(self.sender.stop(grace))
+        for result in await asyncio.gather(*draining, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("shutdown_step_failed", error=describe_error(result))
+        await _bounded("flush_keys", self.svc.keys.flush_last_used(), 1.0)
+        if self.scorer is not None:
+            loop = asyncio.get_running_loop()
+            await _bounded("scoring_close", loop.run_in_executor(None, self.scorer.close), 5.0)
+        await _bounded("store_close", self.svc.store.close(), 5.0)
+        await self.watch.stop()
+
+
+async def _bounded(step: str, awaitable: Awaitable[object], seconds: float) -> None:
+    """One shutdown step: at most `seconds`, and its failure only logged."""
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except Exception as exc:  # includes TimeoutError
+        log.error("shutdown_step_failed", step=step, error=describe_error(exc))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -121,17 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, overrides=_overrides(args))
         if args.command == "serve":
-            from nexio_lite.server import serve
+            from nexio_lite import server
 
-            serve(settings)
-            return 0
+            return server.main(settings)
         lines = asyncio.run(_admin_command(settings, args))
     except (NexioError, OSError) as exc:
         print(f"nexio-lite: {exc}", file=sys.stderr)
         return 1
-    for line in lines:
-        print(line)
+    _print_lines(lines)
     return 0
+
+
+def _print_lines(lines: list[str]) -> None:
+    """Print `lines` on stdout. A reader that stops early (`| head -1`) is not an error:
+    the command's work is done, so the rest of the output is dropped quietly and stdout
+    is pointed at /dev/null, so the interpreter's final flush cannot fail either (the
+    recipe of the Python docs, `signal` module, "Note on SIGPIPE")."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
 from nexio_lite.models import DECAY_SWEEP, METRICS, Job, NewJob, now_ms, random_id
 from nexio_lite.store.base import Store
+from nexio_lite.supervisor import Supervisor
 from nexio_lite.worker import Outcome
 
 log = get_logger("nexio_lite.maintenance")
@@ -85,40 +87,45 @@ def _result(dry_run: bool, scanned: int, affected: int, **extra: Any) -> str:
 PURGE_INTERVAL_SECONDS = 600.0
 
 
+SWEEP_CHECK_SECONDS = 60.0
+
+
 class SweepScheduler:
     """Queues a decay_sweep per organization every interval (the first one an interval
     after start), skipping an organization whose previous sweep has not finished; and
-    forgets expired idempotency keys every ten minutes."""
+    forgets expired idempotency keys every ten minutes. Both are supervised loops."""
 
     def __init__(
-        self, store: Store, settings: RetentionSettings, notify: Callable[[], None]
+        self,
+        store: Store,
+        settings: RetentionSettings,
+        notify: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.settings = settings
         self.notify = notify
-        self._tasks: list[asyncio.Task[None]] = []
+        self.clock = clock
+        self._interval = settings.sweep_interval_hours * 3600
+        self._next_sweep = clock() + self._interval
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor) -> None:
         if self.settings.sweep_interval_hours > 0:
-            self._tasks.append(asyncio.create_task(self._run(), name="sweep-scheduler"))
-        self._tasks.append(asyncio.create_task(self._purge(), name="idempotency-purge"))
+            supervisor.start("sweeper", self._sweep_round, SWEEP_CHECK_SECONDS)
+        supervisor.start("idempotency_purge", self._purge_round, PURGE_INTERVAL_SECONDS)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def _purge_round(self) -> float | None:
+        purged = await self.store.purge_idempotency(now_ms())
+        if purged:
+            log.info("idempotency_keys_purged", count=purged)
+        return None
 
-    async def _purge(self) -> None:
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-            purged = await self.store.purge_idempotency(now_ms())
-            if purged:
-                log.info("idempotency_keys_purged", count=purged)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_hours * 3600)
+    async def _sweep_round(self) -> float | None:
+        """Queue the sweeps when they are due; returns the seconds until the next."""
+        if self.clock() >= self._next_sweep:
             await self.queue_sweeps()
+            self._next_sweep = self.clock() + self._interval
+        return self._next_sweep - self.clock()
 
     async def queue_sweeps(self) -> list[str]:
         queued = []

@@ -18,29 +18,28 @@ import datetime as dt
 import functools
 import gc
 import json
-import multiprocessing
 import os
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import orjson
 
 from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
-from nexio_lite.models import Job, PoolVersion, iso_ms
+from nexio_lite.models import Job, PoolVersion, iso_ms, now_ms
 from nexio_lite.pipeline.carriers_io import parse_pool_file
 from nexio_lite.pipeline.evaluate import evaluate
 from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
 from nexio_lite.pipeline.request import load_request
 from nexio_lite.pipeline.schema import Options, PoolMeta, Profile
-from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.procpool import InProcessPool, PoolHealth, ProcPool
 from nexio_lite.store.base import PoolLoader, Store
+from nexio_lite.trace_output import trace_bytes
+from nexio_lite.trace_page import TracePage
 from nexio_lite.worker import JobFailure, Outcome
 
 T = TypeVar("T")
@@ -133,20 +132,23 @@ def run_trace(
     eval_id: str,
     created_at: str,
     stages_json: str,
-    level: str,
-) -> str:
-    """Recompute the audit trace of a completed evaluation, as JSON text."""
+    level: str | TracePage,
+) -> bytes:
+    """Recompute the audit trace of a completed evaluation, as bytes ready to send: its
+    JSON (exactly the DOMAIN.md §8 record; gzip-compressed for `level` "full", plain for
+    "summary") or, for a `TracePage`, that page of the HTML view. Everything heavy
+    (building, serializing, compressing, rendering) happens here, in the scoring
+    process (`trace_output.trace_bytes`)."""
     profile, options = _inputs(request_json)
-    trace = build_trace(
+    return trace_bytes(
         _pool(loader, pool),
         profile,
         options,
         eval_id=eval_id,
         created_at=created_at,
         stages=json.loads(stages_json),
-        level=level,
+        view=level,
     )
-    return dumps(trace)
 
 
 @contextlib.contextmanager
@@ -169,9 +171,9 @@ PARENT_CHECK_SECONDS = 1.0
 def exit_with_parent(parent_pid: int) -> None:
     """Run in each scoring process: leave as soon as the server process is gone.
 
-    A server killed with SIGKILL cannot stop its pool, and the pool's processes would
-    wait for work forever (each holds the other end of the task queue, so they never
-    see it close). A daemon thread notices the parent change and ends the process."""
+    A server killed with SIGKILL cannot stop its pool. An idle process sees its pipe close
+    and leaves, but a busy one would finish its call first (up to a whole pool's
+    preparation): a daemon thread notices the parent change and ends the process."""
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -181,41 +183,56 @@ def exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-class Scorer:
-    """The server side: sends scoring work to the executor and keeps the event loop free.
+DEFAULT_JOB_TIMEOUT_SECONDS = 60.0
+WARM_TIMEOUT_SECONDS = 900.0  # preparing a 99,999-carrier pool takes ~25 s, more when busy
 
-    `processes` > 0 uses that many worker processes; 0 runs scoring in one background
-    thread of the server process (simpler, but it shares the GIL with the event loop).
+
+def _label(pool: PoolVersion) -> str:
+    return f"{pool.org_id}/{pool.pool_id} v{pool.version}"
+
+
+class Scorer:
+    """The server side: sends scoring work to the process pool and keeps the event loop free.
+
+    `processes` > 0 uses that many scoring processes (`ProcPool`): a job's scoring must end
+    within `job_timeout_seconds` of its claim, or its process is killed and replaced and
+    the call raises `ScoringTimeout`; a process that dies raises `ScoringProcessDied` for
+    its own call only (both `ScoringUnavailable`: the worker retries the job, a trace
+    request answers 503). 0 runs scoring in one background thread of the server process
+    (simpler, but it shares the GIL with the event loop, and no deadline is enforced).
     """
 
-    def __init__(self, store: Store, processes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        processes: int,
+        job_timeout_seconds: float = DEFAULT_JOB_TIMEOUT_SECONDS,
+    ) -> None:
         self.store = store
         self.loader = store.pool_loader()
         self.processes = processes
-        self.executor = self._new_executor()
+        self.job_timeout = job_timeout_seconds
+        self.pool: ProcPool | InProcessPool = (
+            ProcPool(processes, timeout=job_timeout_seconds, initializer=exit_with_parent,
+                     initargs=(os.getpid(),))
+            if processes > 0
+            else InProcessPool()
+        )  # fmt: skip
         self._pools: dict[tuple[str, str, int], PoolVersion] = {}
+        self.preparing: set[str] = set()  # "org/pool v1": pools being prepared at start
 
-    def _new_executor(self) -> Executor:
-        if self.processes > 0:
-            context = multiprocessing.get_context("spawn")
-            return ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=exit_with_parent,
-                initargs=(os.getpid(),),
-            )  # fmt: skip
-        return ThreadPoolExecutor(1, thread_name_prefix="scoring")
+    async def _call(
+        self, fn: Callable[[], T], seconds: float | None = None, slot: int | None = None
+    ) -> T:
+        """Run `fn` in a scoring process within `seconds` (the job timeout when None)."""
+        return await self.pool.call(fn, seconds=seconds, slot=slot)
 
-    async def _call(self, fn: Callable[[], T]) -> T:
-        """Run `fn` on the executor. A dead scoring process breaks the whole pool: it is
-        replaced at once and the caller's job is retried later (BrokenProcessPool)."""
-        executor = self.executor
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn)
-        except BrokenProcessPool:
-            if self.executor is executor:
-                log.error("scoring_process_died", processes=self.processes)
-                self.executor = self._new_executor()
-                executor.shutdown(wait=False, cancel_futures=True)
-            raise
+    def _seconds_left(self, job: Job) -> float:
+        """A job's deadline is `job_timeout_seconds` after its claim (when the worker's
+        heartbeat stops renewing its lease too)."""
+        if job.started_at is None:
+            return self.job_timeout
+        return self.job_timeout - (now_ms() - job.started_at) / 1000
 
     async def _pool_version(self, job: Job) -> PoolVersion:
         if job.pool_id is None or job.pool_version is None:
@@ -234,23 +251,41 @@ class Scorer:
     async def run_job(self, job: Job) -> Outcome:
         pool = await self._pool_version(job)
         call = functools.partial(run_evaluation, self.loader, pool, job.request)
-        result, candidates, stages = await self._call(call)
+        result, candidates, stages = await self._call(call, self._seconds_left(job))
         return Outcome(result, stages, candidates)
 
     async def warm(self) -> None:
         """Start the scoring processes and prepare every organization's current pools in
-        each, so that the first jobs after a start do not wait for it (~0.6 s)."""
+        each, so that the first jobs after a start do not wait for it (~0.6 s). Each
+        process prepares one pool at a time (jobs take their turn in between), each within
+        `WARM_TIMEOUT_SECONDS`; a failure is logged and left to the first job."""
         pools = [p for org in await self.store.list_org_ids()
                  for p in await self.store.list_pools(org)]  # fmt: skip
-        calls = [functools.partial(prepare, self.loader, p) for p in pools]
-        # One round per process: the pool spreads concurrent calls over its processes.
-        await asyncio.gather(
-            *(self._call(c) for c in calls for _ in range(max(1, self.processes))),
-            return_exceptions=True,
-        )
+
+        processes = max(1, self.processes)
+        pending = {_label(p): processes for p in pools}
+        self.preparing.update(pending)
+
+        async def warm_process(slot: int) -> None:
+            for p in pools:
+                call = functools.partial(prepare, self.loader, p)
+                try:
+                    await self._call(call, WARM_TIMEOUT_SECONDS, slot)
+                except Exception as exc:
+                    log.warning("scoring_warm_failed", slot=slot, pool=p.pool_id,
+                                version=p.version, error=repr(exc))  # fmt: skip
+                finally:
+                    pending[_label(p)] -= 1
+                    if not pending[_label(p)]:
+                        self.preparing.discard(_label(p))
+
+        try:
+            await asyncio.gather(*(warm_process(slot) for slot in range(processes)))
+        finally:
+            self.preparing.difference_update(pending)
         log.info("scoring_warm", pools=len(pools), processes=self.processes)
 
-    async def trace(self, job: Job, level: str) -> str:
+    async def trace(self, job: Job, level: str | TracePage) -> bytes:
         pool = await self._pool_version(job)
         call = functools.partial(
             run_trace,
@@ -264,5 +299,22 @@ class Scorer:
         )
         return await self._call(call)
 
+    def health(self) -> PoolHealth:
+        """The scoring processes as /readyz can show them (`ok`, alive, busy, restarts)."""
+        return self.pool.health()
+
+    def check(self) -> dict[str, Any]:
+        """The /readyz check: the processes' health, and the pools still being prepared
+        at start (jobs on those wait for it; the check stays ok)."""
+        health = self.health()
+        out = health.to_dict()
+        if not health.ok:
+            out["error"] = (f"{health.alive} of {len(health.pids)} scoring processes alive, "
+                            f"{health.stopped} stopped")  # fmt: skip
+        if self.preparing:
+            out["preparing"] = sorted(self.preparing)
+        return out
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the scoring processes; returns within a few seconds whatever they do."""
+        self.pool.close()

@@ -26,6 +26,10 @@ class JobWaiters:
                 if not fut.done():
                     fut.set_result(None)
 
+    def wake_all(self) -> None:
+        """Answer every waiting request now (the server is shutting down)."""
+        self.finished(list(self._waiting))
+
     def register(self, job_id: str) -> asyncio.Future[None]:
         """A future resolved when the job finishes. Register before reading the job's
         state, so that no wake-up falls between the read and the wait; release it with

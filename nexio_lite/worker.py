@@ -14,17 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 import attrs
 
 from nexio_lite.config import WorkerSettings
+from nexio_lite.errors import StoreError, StoreUnavailable
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Claim, Job, now_ms
+from nexio_lite.procpool import ScoringUnavailable
 from nexio_lite.store.base import Store
+from nexio_lite.supervisor import Loop, Supervisor, describe_error, persist
 
 log = get_logger("nexio_lite.worker")
+
+DISPATCH_POLL_SECONDS = 1.0
+RUNNER_TIMEOUT_MARGIN_SECONDS = 1.0
 
 
 class JobFailure(Exception):
@@ -78,84 +83,82 @@ class WorkerPool:
         self.clock = clock
         self.on_finished = on_finished
         self.webhook_delay_ms = webhook_delay_ms
-        self._wake = asyncio.Event()
+        self._dispatch_loop: Loop | None = None
         self._inflight: dict[str, tuple[Claim, asyncio.Task[None]]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     @property
     def lease_ms(self) -> int:
         return int(self.settings.lease_seconds * 1000)
 
-    @property
-    def running(self) -> bool:
-        return bool(self._tasks) and not any(t.done() for t in self._tasks)
-
     def notify(self) -> None:
         """Wake the dispatcher: there may be work."""
-        self._wake.set()
+        if self._dispatch_loop is not None:
+            self._dispatch_loop.wake()
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor) -> None:
+        """Requeue what a crash left behind, then run the dispatcher, the heartbeat and
+        the reaper as supervised loops (none of them with `concurrency` 0: the API alone)."""
         await self.reap_once()  # jobs left behind by a crash, before taking new ones
         if self.settings.concurrency == 0:
             return
-        self._tasks = [
-            asyncio.create_task(self._dispatch(), name="worker-dispatch"),
-            asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
-            asyncio.create_task(self._reaper(), name="worker-reaper"),
-        ]
-        self.notify()
+        self._dispatch_loop = supervisor.start(
+            "dispatch", self._dispatch_round, DISPATCH_POLL_SECONDS
+        )
+        supervisor.start("heartbeat", self._heartbeat_round, self.settings.lease_seconds / 3)
+        supervisor.start("reaper", self.reap_round, self.settings.reap_interval_seconds)
 
     async def drain(self, grace_seconds: float) -> None:
-        """Stop claiming; let jobs in flight finish for up to `grace_seconds`; release the
-        rest back to the queue."""
+        """Stop claiming (the supervisor has stopped the loops); let jobs in flight finish
+        for up to `grace_seconds`; release the rest back to the queue."""
         self._stopping = True
-        self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
         pending = [task for _, task in self._inflight.values()]
         if pending:
             await asyncio.wait(pending, timeout=grace_seconds)
         for claim, task in list(self._inflight.values()):
             task.cancel()
-            if await self.store.release(claim, self.clock()):
-                log.info("job_released", job_id=claim.job.id)
+            try:
+                if await self.store.release(claim, self.clock()):
+                    log.info("job_released", job_id=claim.job.id)
+            except StoreError as exc:  # its lease runs out and the reaper requeues it
+                log.warning("job_release_failed", job_id=claim.job.id, error=str(exc))
         self._inflight.clear()
 
-    # ---- loops -----------------------------------------------------------------------
+    # ---- loops (each a round, run by the supervisor) -----------------------------------
 
-    async def _dispatch(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
-            free = self.settings.concurrency - len(self._inflight)
-            if free <= 0:
-                continue
-            claims = await self.store.claim(free, self.lease_ms, self.clock())
+    async def _dispatch_round(self) -> float | None:
+        """Claim as many queued jobs as there are free slots and start each. Runs when
+        woken (a new job, a finished job, a requeue) and every `DISPATCH_POLL_SECONDS`."""
+        if self._stopping:
+            return None
+        free = self.settings.concurrency - len(self._inflight)
+        if free <= 0:
+            return None
+        claims = await self.store.claim(free, self.lease_ms, self.clock())
+        for claim in claims:
+            log.info("job_claimed", job_id=claim.job.id, attempt=claim.job.attempts)
+            task = asyncio.create_task(self._run(claim), name=f"job-{claim.job.id}")
+            self._inflight[claim.job.id] = (claim, task)
+        # A full batch: the queue may hold more; look again as soon as a slot frees.
+        return None
+
+    async def _heartbeat_round(self) -> float | None:
+        # Renew only jobs within their deadline (plus one heartbeat): a wedged job's lease
+        # runs out and the reaper retries or fails it.
+        now = self.clock()
+        limit_ms = (self.settings.job_timeout_seconds + self.settings.lease_seconds / 3) * 1000
+        claims = [claim for claim, _ in self._inflight.values()
+                  if now - (claim.job.started_at or now) < limit_ms]  # fmt: skip
+        if claims:
+            held = await self.store.renew(claims, self.lease_ms, now)
             for claim in claims:
-                log.info("job_claimed", job_id=claim.job.id, attempt=claim.job.attempts)
-                task = asyncio.create_task(self._run(claim), name=f"job-{claim.job.id}")
-                self._inflight[claim.job.id] = (claim, task)
-            if len(claims) == free:
-                self._wake.set()  # the queue may hold more: look again when a slot frees
+                if claim.job.id not in held:
+                    log.warning("lease_lost", job_id=claim.job.id)
+        return None
 
-    async def _heartbeat(self) -> None:
-        interval = self.settings.lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            claims = [claim for claim, _ in self._inflight.values()]
-            if claims:
-                held = await self.store.renew(claims, self.lease_ms, self.clock())
-                for claim in claims:
-                    if claim.job.id not in held:
-                        log.warning("lease_lost", job_id=claim.job.id)
-
-    async def _reaper(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.reap_interval_seconds)
-            await self.reap_once()
+    async def reap_round(self) -> float | None:
+        await self.reap_once()
+        return None
 
     async def reap_once(self) -> None:
         now = self.clock()
@@ -175,6 +178,18 @@ class WorkerPool:
     async def _run(self, claim: Claim) -> None:
         job = claim.job
         try:
+            await self._run_and_record(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # not recorded: the lease runs out and the job runs again
+            log.error("job_not_recorded", job_id=job.id, error=describe_error(exc))
+        finally:
+            self._inflight.pop(job.id, None)
+            self.notify()
+
+    async def _run_and_record(self, claim: Claim) -> None:
+        job = claim.job
+        try:
             outcome = await self._execute(job)
         except asyncio.CancelledError:
             raise
@@ -192,18 +207,24 @@ class WorkerPool:
             await self._finish(claim, failure=failure)
         else:
             await self._finish(claim, outcome=outcome)
-        finally:
-            self._inflight.pop(job.id, None)
-            self._wake.set()
 
     async def _execute(self, job: Job) -> Outcome:
         runner = self.runners.get(job.type)
         if runner is None:
             raise JobFailure("unknown_job_type", f"No runner for job type {job.type!r}")
+        started = job.started_at or self.clock()
+        remaining = (started + self.settings.job_timeout_seconds * 1000 - self.clock()) / 1000
         try:
-            return await runner(job)
-        except BrokenProcessPool as exc:
-            raise RetryLater("a scoring process died") from exc
+            # Scoring calls stop at the deadline themselves (their process is replaced);
+            # this bounds every other runner too, a little later.
+            async with asyncio.timeout(max(0.0, remaining) + RUNNER_TIMEOUT_MARGIN_SECONDS):
+                return await runner(job)
+        except ScoringUnavailable as exc:  # its process died or passed the job's deadline
+            raise RetryLater(str(exc)) from exc
+        except TimeoutError as exc:
+            raise RetryLater("the job ran past workers.job_timeout_seconds") from exc
+        except StoreUnavailable as exc:  # e.g. a sweep's delete on a full disk
+            raise RetryLater(f"the database is unavailable: {exc}") from exc
 
     async def _retry_later(self, claim: Claim, reason: str) -> None:
         if claim.job.attempts >= self.settings.max_attempts:
@@ -213,7 +234,8 @@ class WorkerPool:
                 {"attempts": claim.job.attempts, "reason": reason},
             )
             await self._finish(claim, failure=failure)
-        elif await self.store.release(claim, self.clock()):
+        elif await persist(lambda: self.store.release(claim, self.clock()), "job_released",
+                           lambda: self._stopping, job_id=claim.job.id):  # fmt: skip
             log.warning("job_released", job_id=claim.job.id, reason=reason)
 
     async def _finish(
@@ -222,14 +244,23 @@ class WorkerPool:
         now = self.clock()
         deliver_at = now + self.webhook_delay_ms
         job = claim.job
+        stopping = lambda: self._stopping  # noqa: E731
         if outcome is not None:
-            accepted = await self.store.complete(
-                claim, outcome.result, outcome.stages, now, deliver_at, outcome.candidates
-            )
+            result = outcome
+            accepted = await persist(
+                lambda: self.store.complete(
+                    claim, result.result, result.stages, now, deliver_at, result.candidates
+                ),
+                "job_completed", stopping, job_id=job.id,
+            )  # fmt: skip
             event = "job_completed"
         else:
             assert failure is not None
-            accepted = await self.store.fail(claim, failure.to_json(), now, deliver_at)
+            error = failure.to_json()
+            accepted = await persist(
+                lambda: self.store.fail(claim, error, now, deliver_at),
+                "job_failed", stopping, job_id=job.id,
+            )  # fmt: skip
             event = "job_failed"
         if not accepted:
             log.warning("completion_refused", job_id=job.id, reason="claim token no longer held")

@@ -461,6 +461,108 @@ async def bench_trace(repeats: int) -> dict[str, Any]:
     }
 
 
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _file_mb(path: str) -> float:
+    try:
+        return os.stat(path).st_size / 1e6
+    except OSError:
+        return 0.0
+
+
+async def bench_wal(n: int) -> dict[str, Any]:
+    """The write-ahead log under sustained load: its largest size while `n` jobs are
+    submitted (concurrency 64) and scored, and its size once the service is idle."""
+    async with running(NEXIO_WORKERS_CONCURRENCY="32") as server:
+        wal = server.db + "-wal"
+        peak = [0.0]
+
+        async def sample() -> None:
+            while True:
+                peak[0] = max(peak[0], _file_mb(wal))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        t0 = time.perf_counter()
+        await submit_all(server, n, 64, 900)
+        t1 = await wait_done(server, n, 1800)
+        sampler.cancel()
+        await asyncio.sleep(3.0)  # idle: the WAL is checkpointed and truncated
+        return {
+            "jobs": n,
+            "evals_per_s": round(n / (t1 - t0), 1),
+            "wal_peak_mb": round(peak[0], 1),
+            "wal_idle_mb": round(_file_mb(wal), 2),
+            "db_mb": round(_file_mb(server.db), 1),
+        }
+
+
+async def bench_big_pool(size: int) -> dict[str, Any]:
+    """A `size`-carrier pool: the first job on it (the pool is prepared in each scoring
+    process), the scoring processes' RSS holding it, and the event loop while its full
+    JSON trace and its HTML page are served (worst stall, and the slowest /healthz)."""
+    async with running() as server:
+        store = SqliteStore(server.db)
+        await store.open()
+        try:
+            await Admin(store).demo_pool("bench", "carriers:big", size)
+        finally:
+            await store.close()
+        await asyncio.sleep(2.5)  # the server's pool cache notices the new pool
+        body = job_body(0)
+        body["pool"] = "carriers:big"
+        t0 = time.perf_counter()
+        async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
+            async with http.post(f"{server.url}/api/v1/jobs", json=body) as r:
+                eval_id = (await r.json())["eval_id"]
+            async with http.get(f"{server.url}/api/v1/jobs/{eval_id}?wait=60") as r:
+                assert (await r.json())["status"] == "completed"
+            first_job_s = time.perf_counter() - t0
+            assert server.proc is not None
+            child_rss = [rss_mb(pid) for pid in _children(server.proc.pid)]
+            await get_json(server, "/readyz?reset=loop")
+            health: list[float] = []
+            stop = asyncio.Event()
+
+            async def probe() -> None:
+                while not stop.is_set():
+                    t = time.perf_counter()
+                    async with http.get(f"{server.url}/healthz") as r:
+                        await r.read()
+                    health.append((time.perf_counter() - t) * 1000)
+                    await asyncio.sleep(0.02)
+
+            prober = asyncio.create_task(probe())
+            sizes = {}
+            t = time.perf_counter()
+            async with http.get(f"{server.url}/traces/{eval_id}") as r:
+                sizes["json"] = len(await r.read())
+            json_s = time.perf_counter() - t
+            t = time.perf_counter()
+            async with http.get(f"{server.url}/traces/{eval_id}",
+                                headers={"Accept": "text/html"}) as r:  # fmt: skip
+                sizes["html"] = len(await r.read())
+            html_s = time.perf_counter() - t
+            stop.set()
+            await prober
+        stall = (await get_json(server, "/readyz?reset=loop"))["loop_worst_stall_ms"]
+    return {
+        "carriers": size,
+        "first_job_s": round(first_job_s, 2),
+        "scoring_process_rss_mb": round(max(child_rss, default=0.0), 1),
+        "trace_json_s": round(json_s, 2),
+        "trace_json_mb": round(sizes["json"] / 1e6, 1),
+        "trace_html_s": round(html_s, 2),
+        "trace_html_mb": round(sizes["html"] / 1e6, 2),
+        "loop_worst_stall_ms": stall,
+        "healthz_worst_ms": round(max(health, default=0.0), 1),
+    }
+
+
 async def bench_idle() -> dict[str, Any]:
     """(e) idle RSS of the server process after start (scoring processes not yet spawned)."""
     async with running() as server:
@@ -524,8 +626,25 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     r["claim"] = await refs.claim_latency([1000, 100_000] if quick else [1000, 1_000_000])
     r["long_poll"] = await bench_long_poll(50 if quick else 200, runs)
     r["trace"] = await bench_trace(3 if quick else 10)
+    r["wal"] = await bench_wal(2000 if quick else 20_000)
+    if not quick and not args.no_large:
+        r["big_pool"] = await bench_big_pool(99_999)
     r["targets"] = targets(r)
     return r
+
+
+async def only(names: list[str], quick: bool) -> dict[str, Any]:
+    """Just the named phases (`--only wal,big_pool`), for a change that moves only them."""
+    phases = {
+        "wal": lambda: bench_wal(2000 if quick else 20_000),
+        "big_pool": lambda: bench_big_pool(10_000 if quick else 99_999),
+        "trace": lambda: bench_trace(3 if quick else 10),
+        "idle": bench_idle,
+    }
+    unknown = [n for n in names if n not in phases]
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {unknown}; choose from {sorted(phases)}")
+    return {name: await phases[name]() for name in names}
 
 
 async def _median_of(make: Any, runs: int) -> dict[str, Any]:
@@ -565,7 +684,17 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
          claim["ratio_p50"], 2.0),
         ("long-poll wake-up p99 <= 10 ms", r["long_poll"]["wake_p99_ms"], 10.0),
         ("idle RSS <= 80 MB", r["idle"]["idle_rss_mb"], 80.0),
+        ("WAL under sustained load < 64 MiB", r["wal"]["wal_peak_mb"], 64 * 1.048576),
+        ("WAL when idle <= 4 MiB", r["wal"]["wal_idle_mb"], 4 * 1.048576),
     ]  # fmt: skip
+    big = r.get("big_pool")
+    if big is not None:
+        rows += [
+            ("event loop stall <= 50 ms while a 99,999-carrier trace is served",
+             big["loop_worst_stall_ms"], 50.0),
+            ("scoring process RSS <= 400 MB with a 99,999-carrier pool",
+             big["scoring_process_rss_mb"], 400.0),
+        ]  # fmt: skip
     if growth is not None:
         rows.append(("pipeline grows no faster than linearly (time ratio / size ratio)",
                      growth, 1.0))  # fmt: skip
@@ -656,6 +785,20 @@ def print_table(r: dict[str, Any]) -> None:
         f"{t['trace_summary_ms']} ms; stored per job {t['stored_bytes_per_job']} B"
     )
     rows.append(("    audit trace, recomputed on demand", trace))
+    wl = r["wal"]
+    rows.append((f"(j) WAL, {wl['jobs']:,} jobs at {wl['evals_per_s']}/s",
+                 f"peak {wl['wal_peak_mb']} MB, idle {wl['wal_idle_mb']} MB "
+                 f"(database {wl['db_mb']} MB)"))  # fmt: skip
+    big = r.get("big_pool")
+    if big is not None:
+        rows.append((f"(k) {big['carriers']:,}-carrier pool",
+                     f"first job {big['first_job_s']} s; scoring process "
+                     f"{big['scoring_process_rss_mb']} MB"))  # fmt: skip
+        rows.append(("    its trace, JSON and HTML page",
+                     f"{big['trace_json_mb']} MB in {big['trace_json_s']} s, "
+                     f"{big['trace_html_mb']} MB in {big['trace_html_s']} s; worst loop stall "
+                     f"{big['loop_worst_stall_ms']} ms, slowest /healthz "
+                     f"{big['healthz_worst_ms']} ms"))  # fmt: skip
     width = max(len(a) for a, _ in rows)
     for a, b in rows:
         print(f"{a:<{width}}  {b}")
@@ -671,7 +814,11 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
     parser.add_argument("--no-large", action="store_true", help="skip the 99,999-carrier pool")
+    parser.add_argument("--only", help="run just these phases, comma-separated (JSON output)")
     ns = parser.parse_args()
+    if ns.only:
+        print(json.dumps(asyncio.run(only(ns.only.split(","), ns.quick)), indent=2))
+        raise SystemExit(0)
     res = asyncio.run(main(ns))
     if ns.json:
         print(json.dumps(res, indent=2))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 from aiohttp import web
 
+from nexio_lite.api.ratelimit import RateLimiter
 from nexio_lite.auth import KeyChecker
 from nexio_lite.config import Settings
 from nexio_lite.errors import ApiError
@@ -24,12 +25,19 @@ class Services:
     keys: KeyChecker
     notify_workers: Callable[[], None] = lambda: None
     notify_deliveries: Callable[[], None] = lambda: None
-    workers_running: Callable[[], bool] = lambda: False
-    trace: Callable[..., Any] | None = None  # async (job, level) -> JSON text
+    # name -> the /readyz check of each background part (loops, scoring processes):
+    # a JSON object with `ok` and, when not ok, `error`
+    checks: Callable[[], Mapping[str, dict[str, Any]]] = dict
+    trace: Callable[..., Any] | None = None  # async (job, str | TracePage) -> bytes
     loop_worst_ms: Callable[[bool], float] = lambda reset: 0.0
     waiters: JobWaiters = attrs.field(factory=JobWaiters)
     # (org, pool) -> (expires at, monotonic; current version or None), see current_pool
     pools: dict[tuple[str, str], tuple[float, PoolVersion | None]] = attrs.field(factory=dict)
+    # per-key token buckets (API.md §3); None when `limits.requests_per_second_per_key` is 0
+    limiter: RateLimiter | None = attrs.field(
+        default=attrs.Factory(lambda self: RateLimiter.from_settings(self.settings.limits),
+                              takes_self=True)
+    )  # fmt: skip
 
     async def current_pool(self, org_id: str, pool_id: str) -> PoolVersion | None:
         """The pool version new jobs are scored against, cached for `POOL_CACHE_SECONDS`
@@ -66,13 +74,30 @@ def presented_key(request: web.Request) -> str | None:
 
 
 async def authorize(request: web.Request, scope: str) -> ApiKey:
-    """The caller's key, which must be active and carry `scope` (401 / 403 otherwise)."""
+    """The caller's key, which must be active (401), within its request rate (429, when
+    `limits.requests_per_second_per_key` > 0) and carry `scope` (403). Every request of a
+    valid key counts against its rate, whatever its scope."""
+    svc = services(request)
     presented = presented_key(request)
     key = None
     if presented is not None:
-        key = await services(request).keys.check(presented, now_ms())
+        key = await svc.keys.check(presented, now_ms())
     if key is None:
         raise ApiError(401, "unauthorized", "Invalid or missing API key")
+    if svc.limiter is not None:
+        _check_rate(svc.limiter, key)
     if scope not in key.scopes:
         raise ApiError(403, "forbidden", f"This API key lacks the {scope} scope")
     return key
+
+
+def _check_rate(limiter: RateLimiter, key: ApiKey) -> None:
+    wait = limiter.acquire(key.id)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many requests for this API key: at most {limiter.rate:g} a second; "
+            f"retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import re
-from typing import Any
+from collections.abc import Iterator
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _ascii_string
+from typing import Any, NoReturn
 
 from aiohttp import web
 
+from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import Services, authorize, services
 from nexio_lite.api.responses import bad_request, dumps, json_text, not_found
 from nexio_lite.envelope import envelope
@@ -25,41 +30,24 @@ from nexio_lite.models import (
     now_ms,
     random_id,
 )
-from nexio_lite.pipeline.request import BodyError, error_message, parse_json_body, validate_request
+from nexio_lite.pipeline.request import error_message, validate_request
 from nexio_lite.webhooks.ssrf import UrlPolicy, check_url
 
 log = get_logger("nexio_lite.api")
 
 JOB_ID = re.compile(r"(?:eval|job)_[0-9A-Za-z]{16,64}")
 RETRY_AFTER_SECONDS = "1"
+MAX_PARAM_DIGITS = 9
+MAX_CURSOR_LENGTH = 64
+MAX_SEQ = 2**63 - 1
+_CURSOR_SEQ = re.compile(r"[1-9][0-9]{0,18}")
+WALK_SLICE = 5_000  # items canonical_json writes between two turns of the event loop
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IDEMPOTENCY_STALE_MS = 60 * 1000  # a key whose request never finished (a crash) is freed
 
 
-async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object, or the API error that says why not: 415 for a content
-    type other than application/json, 413 over `max_bytes`, 400 for anything else."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    too_large = ApiError(413, "payload_too_large", f"Request body is larger than {max_bytes} bytes")
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise too_large
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
-    if len(raw) > max_bytes:
-        raise too_large
-    try:
-        body = parse_json_body(raw)
-    except BodyError as exc:
-        raise bad_request(str(exc)) from None
-    if not isinstance(body, dict):
-        raise bad_request("Request body must be a JSON object")
-    return body
-
-
+# Content-Encodings that aiohttp decodes before the handler reads the body.
 async def submit_job(request: web.Request) -> web.Response:
     svc = services(request)
     key = await authorize(request, "jobs:write")
@@ -67,8 +55,9 @@ async def submit_job(request: web.Request) -> web.Response:
     body = await read_json_object(request, svc.settings.server.max_body_bytes)
     if idem_key is None:
         return await _submit(svc, key.org_id, body, None)
+    digest = await _body_hash(body)
     claim = await svc.store.begin_idempotent(
-        key.org_id, idem_key, _body_hash(body), now_ms(), IDEMPOTENCY_TTL_MS, IDEMPOTENCY_STALE_MS
+        key.org_id, idem_key, digest, now_ms(), IDEMPOTENCY_TTL_MS, IDEMPOTENCY_STALE_MS
     )
     if claim.state is IdempotencyState.REUSED:
         raise ApiError(422, "idempotency_key_reused",
@@ -95,10 +84,94 @@ def _idempotency_key(request: web.Request) -> str | None:
     return value
 
 
-def _body_hash(body: dict[str, Any]) -> str:
-    """Same request, same hash: key order and white space do not matter."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+async def _body_hash(body: dict[str, Any]) -> str:
+    """Same request, same hash: key order and white space do not matter (see
+    `canonical_json` for what does)."""
+    text = await canonical_json(body)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _HasDecimal(Exception):
+    pass
+
+
+def _refuse_decimal(value: object) -> NoReturn:
+    raise _HasDecimal
+
+
+async def canonical_json(value: Any) -> str:
+    """One text per JSON value as `parse_json_body` returns it: keys sorted, no white
+    space, ASCII only. Types are kept: a number is never written like a string (`0.5`
+    and `"0.5"` differ), nor a fractional literal like an integer (`1.0` and `1` differ:
+    an integer field refuses the first). A fractional literal (a `Decimal`) is written
+    by its exact value, so `1.5`, `1.50` and `15e-1` are one text (`15E-1`): the same
+    number, which every check treats alike. A value without fractional literals gets
+    exactly the text `json.dumps(sort_keys=True, separators=(",", ":"))` gives it (so
+    hashes stored before this encoder still match, and it is written by the C encoder).
+    A value with fractional literals is walked in Python, letting the event loop run
+    every `WALK_SLICE` items: a 256 KiB body of fractions takes ~0.1 s of CPU, in
+    slices of ~10 ms."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_refuse_decimal)
+    except (_HasDecimal, RecursionError):
+        return await _canonical_walk(value)
+
+
+async def _canonical_walk(value: Any) -> str:
+    """`canonical_json` without recursion (any depth the parser accepts): each open
+    container is an iterator of (text before the item, item) on a stack."""
+    out: list[str] = []
+    stack: list[tuple[Iterator[tuple[str, Any]], str]] = []
+    item: Any = value
+    for step in itertools.count(1):
+        if step % WALK_SLICE == 0:
+            await asyncio.sleep(0)
+        if isinstance(item, dict):
+            out.append("{")
+            keys = sorted(item)
+            prefixes = [("," if i else "") + _ascii_string(k) + ":" for i, k in enumerate(keys)]
+            stack.append((zip(prefixes, [item[k] for k in keys], strict=True), "}"))
+        elif isinstance(item, list):
+            out.append("[")
+            commas = itertools.chain(("",), itertools.repeat(","))
+            stack.append((zip(commas, item, strict=False), "]"))
+        else:
+            out.append(_leaf_text(item))
+        while stack:
+            following = next(stack[-1][0], None)
+            if following is not None:
+                out.append(following[0])
+                item = following[1]
+                break
+            out.append(stack.pop()[1])
+        else:
+            break
+    return "".join(out)
+
+
+def _leaf_text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _ascii_string(value)
+    if kind is Decimal:
+        return _decimal_text(value)
+    if kind is int:
+        return int.__repr__(value)
+    return json.dumps(value)  # true, false, null
+
+
+def _decimal_text(value: Decimal) -> str:
+    """The exact value as `<digits>E<exponent>`, trailing zeros moved into the exponent
+    (no rounding context is involved); every zero is `0E0`."""
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # NaN or infinity: parse_json_body refuses them
+        return str(value)
+    text = "".join(map(str, digits)).lstrip("0")
+    significant = text.rstrip("0")
+    if not significant:
+        return "0E0"
+    exponent += len(text) - len(significant)
+    return f"{'-' if sign else ''}{significant}E{exponent}"
 
 
 async def _submit(
@@ -161,10 +234,14 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 def _int_param(request: web.Request, name: str, lo: int, hi: int, default: int) -> int:
+    """The query parameter `name` as an integer from `lo` to `hi`, `default` when it is
+    absent, else 400. Its text is checked before `int()` (ASCII digits, at most
+    `MAX_PARAM_DIGITS` after leading zeros), so no value can reach Python's digit limit."""
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
+    valid = raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= MAX_PARAM_DIGITS
+    if not valid or not lo <= int(raw) <= hi:
         raise bad_request(f"{name} must be an integer between {lo} and {hi}")
     return int(raw)
 
@@ -196,13 +273,26 @@ def _encode_cursor(seq: int) -> str:
 
 
 def _decode_cursor(cursor: str | None) -> int | None:
+    """The sequence number a `next_cursor` stands for, None without a cursor, else 400:
+    only `v1:` and a sequence number from 1 to 2^63 - 1 (the largest the database
+    holds) is accepted, so nothing out of range ever reaches the store."""
     if cursor is None:
         return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, _, seq = text.partition(":")
-        if version == "v1" and seq.isdigit():
-            return int(seq)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise bad_request("cursor is not valid: use the next_cursor of a previous page")
+    seq = _cursor_seq(cursor)
+    if seq is None:
+        raise bad_request("cursor is not valid: use the next_cursor of a previous page")
+    return seq
+
+
+def _cursor_seq(cursor: str) -> int | None:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        return None
+    try:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except ValueError:
+        return None
+    version, _, digits = text.partition(":")
+    if version != "v1" or not _CURSOR_SEQ.fullmatch(digits):
+        return None
+    seq = int(digits)
+    return seq if seq <= MAX_SEQ else None

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import authorize, services
-from nexio_lite.api.jobs import read_json_object
 from nexio_lite.api.responses import bad_request, json_response
 from nexio_lite.logs import get_logger
 from nexio_lite.maintenance import new_maintenance_job

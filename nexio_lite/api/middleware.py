@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from nexio_lite.api.responses import error_response
-from nexio_lite.errors import ApiError
+from nexio_lite.errors import ApiError, Unavailable
 from nexio_lite.logs import get_logger
 
 log = get_logger("nexio_lite.api")
@@ -47,6 +47,16 @@ def _translate(exc: web.HTTPException) -> ApiError:
     return ApiError(exc.status, code, message, headers=headers)
 
 
+def unavailable(exc: Unavailable) -> ApiError:
+    """503 `unavailable`: nothing was half-written and the same request can be repeated."""
+    return ApiError(
+        503,
+        "unavailable",
+        f"The service cannot do this now ({exc}); send the same request again later",
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id", "")
@@ -67,6 +77,10 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
         return await handler(request)
     except ApiError as err:
         return error_response(err)
+    except Unavailable as exc:
+        log.warning("request_unavailable", method=request.method, path=request.path,
+                    error=str(exc))  # fmt: skip
+        return error_response(unavailable(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -447,14 +447,29 @@ def _ops_schemas() -> dict[str, Schema]:
         "PoolList": _obj({"data": _array(ref("Pool"))}, "data"),
         "Trace": trace,
         "Health": _obj({"status": _str(examples=["ok"])}, "status"),
+        "Check": {
+            "type": "object",
+            "description": "One readiness check: `ok`, and when not, `error` says why.",
+            "properties": {
+                "ok": {"type": "boolean"},
+                "error": _str(),
+                "failing_for_seconds": {"type": "number", "minimum": 0},
+                "last_round_seconds_ago": {"type": "number", "minimum": 0},
+            },
+            "required": ["ok"],
+        },
         "Readiness": _obj(
             {
                 "status": _enum(("ready", "not_ready")),
-                "database": {"type": "boolean"},
-                "workers": {"type": "boolean"},
+                "checks": {
+                    "type": "object",
+                    "description": "`database` and each background loop of the process "
+                    "(dispatch, heartbeat, reaper, webhooks, sweeper, checkpoint, ...).",
+                    "additionalProperties": ref("Check"),
+                },
                 "loop_worst_stall_ms": {"type": "number", "minimum": 0},
             },
-            "status database workers loop_worst_stall_ms",
+            "status checks loop_worst_stall_ms",
         ),
     }
 

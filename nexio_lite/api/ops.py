@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from nexio_lite.api.context import services
 from nexio_lite.api.responses import json_response
+from nexio_lite.errors import StoreError
+from nexio_lite.store.base import Store
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -13,16 +17,25 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the database answers and the workers run. Also reports the worst event
-    loop stall since start, or since the last `?reset=loop` (a diagnostic for benchmarks)."""
+    """Ready when the database answers and every background loop of the process has
+    completed a round within its expected period; otherwise 503 naming each failing
+    check and why. Also reports the worst event-loop stall since start, or since the
+    last `?reset=loop` (a diagnostic for benchmarks)."""
     svc = services(request)
-    database = await svc.store.ping()
-    workers = svc.settings.workers.concurrency == 0 or svc.workers_running()
-    ready = database and workers
+    checks: dict[str, dict[str, Any]] = {"database": await _database(svc.store)}
+    checks.update(svc.checks())
+    ready = all(check["ok"] for check in checks.values())
     body = {
         "status": "ready" if ready else "not_ready",
-        "database": database,
-        "workers": workers,
+        "checks": checks,
         "loop_worst_stall_ms": round(svc.loop_worst_ms(request.query.get("reset") == "loop"), 2),
     }
     return json_response(body, status=200 if ready else 503)
+
+
+async def _database(store: Store) -> dict[str, Any]:
+    try:
+        problem = await store.problem()
+    except StoreError as exc:
+        problem = str(exc)
+    return {"ok": True} if problem is None else {"ok": False, "error": problem}

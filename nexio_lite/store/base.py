@@ -42,7 +42,17 @@ class Store(Protocol):
         """True when the database answers."""
         ...
 
+    async def problem(self) -> str | None:
+        """Why the database cannot serve now (it does not answer, or it refused writes
+        a moment ago for a reason that passes, such as a full disk), or None."""
+        ...
+
     def pool_loader(self) -> PoolLoader: ...
+
+    async def checkpoint(self) -> None:
+        """Housekeeping of the database files, run every few tenths of a second by a
+        background loop (SQLite: keep the write-ahead log small)."""
+        ...
 
     # organizations and keys
     async def create_org(self, org_id: str, webhook_secret: str, now: int) -> Org:
@@ -162,6 +172,11 @@ class Store(Protocol):
         next_attempt_at: int | None,
     ) -> bool:
         """Store the attempt and the delivery's new state while the claim holds."""
+        ...
+
+    async def give_up_delivery(self, claim: DeliveryClaim, now: int) -> bool:
+        """Mark a claimed delivery failed without another attempt, while the claim holds
+        (its retry schedule was shortened below the attempts already made)."""
         ...
 
     async def count_deliveries(self, status: str | None = None) -> int: ...

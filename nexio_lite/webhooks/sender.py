@@ -3,9 +3,10 @@
 Deliveries live in the database (written in the transaction that made their job
 terminal), so nothing is lost to a crash: an attempt in flight at a kill is taken
 again when its lease runs out, with the same `webhook-id` (at-least-once). The loop
-sleeps until it is woken (a job finished, a redelivery) or the next delivery falls
-due; it never polls. At most `webhooks.concurrency` attempts are in flight, each in its
-own task with its own timeout, so a slow receiver holds one slot, not the loop.
+(supervised) sleeps until it is woken (a job finished, a redelivery) or the next
+delivery falls due, and looks at least every `POLL_SECONDS`. At most
+`webhooks.concurrency` attempts are in flight, each in its own task with its own
+timeout, so a slow receiver holds one slot, not the loop.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nexio_lite.models import (
     now_ms,
 )
 from nexio_lite.store.base import Store
+from nexio_lite.supervisor import Loop, Supervisor, persist
 from nexio_lite.webhooks.policy import Delivered, GiveUp, Outcome, RetryAt, RetryPolicy
 from nexio_lite.webhooks.policy import parse_retry_after as _parse_retry_after
 from nexio_lite.webhooks.signing import webhook_headers
@@ -40,6 +42,7 @@ USER_AGENT = f"nexio-lite/{__version__}"
 EXCERPT_BYTES = 2048
 LEASE_MARGIN_MS = 5_000
 SECRET_CACHE_SECONDS = 2.0
+POLL_SECONDS = 1.0  # the loop looks for due deliveries at least this often
 
 
 class DeliveryService:
@@ -58,9 +61,8 @@ class DeliveryService:
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(tuple(settings.retry_schedule_seconds))
         self.lease_ms = int(settings.timeout_seconds * 1000) + LEASE_MARGIN_MS
-        self._wake = asyncio.Event()
+        self._loop: Loop | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
         self._stopping = False
@@ -71,9 +73,10 @@ class DeliveryService:
         return int(self.policy.first_delay() * 1000)
 
     def notify(self) -> None:
-        self._wake.set()
+        if self._loop is not None:
+            self._loop.wake()
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor) -> None:
         policy = UrlPolicy(self.settings.allow_private_targets, self.settings.require_https)
         self._session = aiohttp.ClientSession(
             connector=guarded_connector(policy, limit=self.settings.concurrency),
@@ -81,15 +84,13 @@ class DeliveryService:
             trust_env=False,  # no proxy: the guard must see the real target address
             auto_decompress=False,
         )
-        self._task = asyncio.create_task(self._loop(), name="webhook-deliveries")
+        self._loop = supervisor.start("webhooks", self._round, POLL_SECONDS)
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop taking deliveries; give attempts in flight `grace_seconds`, then cancel
-        them (they are attempted again after the next start, with the same webhook-id)."""
+        """Stop taking deliveries (the supervisor has stopped the loop); give attempts in
+        flight `grace_seconds`, then cancel them (they are attempted again after the next
+        start, with the same webhook-id)."""
         self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
         if self._inflight:
             _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
             for task in pending:
@@ -98,44 +99,32 @@ class DeliveryService:
         if self._session is not None:
             await self._session.close()
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            free = self.settings.concurrency - len(self._inflight)
-            timeout: float | None = None
-            # Claim in batches: wait until a quarter of the slots are free (or all work is
-            # done) rather than paying one claim transaction per finished attempt.
-            if free >= self._claim_batch or (free > 0 and not self._inflight):
-                claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
-                jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
-                for claim in claims:
-                    task = asyncio.create_task(
-                        self._attempt(claim, jobs.get(claim.delivery.job_id))
-                    )
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-                if len(claims) < free:
-                    due = await self.store.next_delivery_due()
-                    if due is not None:
-                        timeout = max(0.0, (due - self.clock()) / 1000)
-            await self._sleep(timeout)
-
-    async def _sleep(self, seconds: float | None) -> None:
-        """Until woken or `seconds` pass. (Not `asyncio.wait_for`: on Python 3.11
-        it can swallow a cancellation that races with the wake-up.)"""
+    async def _round(self) -> float | None:
+        """Claim due deliveries into the free slots and start an attempt for each;
+        returns the seconds until the next one falls due (None: nothing pending)."""
         if self._stopping:
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=seconds)
-        finally:
-            waiter.cancel()
+            return None
+        free = self.settings.concurrency - len(self._inflight)
+        # Claim in batches: wait until a quarter of the slots are free (or all work is
+        # done) rather than paying one claim transaction per finished attempt.
+        if not (free >= self._claim_batch or (free > 0 and not self._inflight)):
+            return None
+        claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
+        jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
+        for claim in claims:
+            task = asyncio.create_task(self._attempt(claim, jobs.get(claim.delivery.job_id)))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+        if len(claims) >= free:
+            return None
+        due = await self.store.next_delivery_due()
+        return None if due is None else max(0.0, (due - self.clock()) / 1000)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook_attempt_crashed", exc_info=task.exception())
-        self._wake.set()
+        self.notify()
 
     async def _org_secrets(self, org_id: str, now: int) -> list[str]:
         """The org's current secret, and the previous one during the rotation overlap."""
@@ -158,6 +147,9 @@ class DeliveryService:
         secrets = await self._org_secrets(d.org_id, self.clock())
         if job is None or job.org_id != d.org_id or not secrets:
             return  # the job (and so this delivery) was deleted meanwhile
+        if d.attempts >= self.policy.max_attempts:
+            await self._give_up_shortened(claim)
+            return
         body = envelope(job, self.base_url).encode()
         started = self.clock()
         headers = webhook_headers(secrets, d.webhook_id, started // 1000, body, USER_AGENT)
@@ -183,8 +175,25 @@ class DeliveryService:
             assert isinstance(decision, GiveUp)
             status, next_at = DeliveryStatus.FAILED, None
             log.warning("webhook_given_up", reason=decision.reason, **fields)
-        if not await self.store.record_attempt(claim, attempt, status, next_at):
+        recorded = await persist(
+            lambda: self.store.record_attempt(claim, attempt, status, next_at),
+            "webhook_attempt", lambda: self._stopping, delivery_id=d.id,
+        )  # fmt: skip
+        if not recorded:
             log.warning("webhook_attempt_not_recorded", reason="lease lost", **fields)
+
+    async def _give_up_shortened(self, claim: DeliveryClaim) -> None:
+        """The schedule was shortened (across a restart) below the attempts this delivery
+        has already had: it ends `failed` without another attempt (API.md §6)."""
+        d = claim.delivery
+        given_up = await persist(
+            lambda: self.store.give_up_delivery(claim, self.clock()),
+            "webhook_given_up", lambda: self._stopping, delivery_id=d.id,
+        )  # fmt: skip
+        if given_up:
+            log.warning("webhook_given_up", reason="schedule_exhausted", delivery_id=d.id,
+                        webhook_id=d.webhook_id, job_id=d.job_id, attempts=d.attempts,
+                        schedule_length=self.policy.max_attempts)  # fmt: skip
 
     async def _post(
         self, url: str, body: bytes, headers: dict[str, str]

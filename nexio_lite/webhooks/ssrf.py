@@ -40,6 +40,10 @@ import attrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from nexio_lite.logs import get_logger
+
+log = get_logger("nexio_lite.webhooks")
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_LENGTH = 2048
@@ -180,7 +184,19 @@ def check_url(url: str, policy: UrlPolicy) -> str | None:
     whatever the policy, with the address they stand for in the message).
     Refused unless `allow_private_targets`: an IP literal that `is_refused_address`
     refuses, and `localhost` / `*.localhost`. Plain http is refused when
-    `require_https`. Other host names are not resolved here."""
+    `require_https`. Other host names are not resolved here.
+
+    Total: it never raises, whatever the string (an invalid punycode label such as
+    `xn--a`, an unclosed `[::1`, an empty label). Should a check ever fail in a way
+    not foreseen here, the URL is refused (fail closed) and the failure is logged."""
+    try:
+        return _check_url(url, policy)
+    except Exception as exc:
+        log.warning("webhook_url_check_failed", error=repr(exc))
+        return "webhook_url is not a valid URL"
+
+
+def _check_url(url: str, policy: UrlPolicy) -> str | None:
     parsed, reason = _parse_url(url)
     if parsed is None:
         return reason
@@ -194,22 +210,27 @@ def _parse_url(url: str) -> tuple[URL | None, str | None]:
         return None, f"webhook_url is longer than {MAX_URL_LENGTH} characters"
     if any(c.isspace() or not c.isprintable() or c == "\\" for c in url):
         return None, "webhook_url contains whitespace, control characters or backslashes"
-    try:
+    try:  # UnicodeError (a bad IDNA label) is a ValueError
         parsed = URL(url)
         _ = parsed.port
+        netloc = urlsplit(url).netloc
     except (ValueError, TypeError):
         return None, "webhook_url is not a valid URL"
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         return None, "webhook_url must be an absolute http(s) URL with a host"
-    if parsed.raw_user is not None or "@" in urlsplit(url).netloc:
+    if parsed.raw_user is not None or "@" in netloc:
         return None, "webhook_url must not contain credentials"
     if parsed.explicit_port == 0:
         return None, "webhook_url has an invalid port"
+    if "[" in netloc and ":" not in parsed.raw_host:  # `[v1.x]`: brackets hold IPv6 only
+        return None, f"webhook_url host {parsed.raw_host!r} is not a valid IP address"
     return parsed, None
 
 
 def _check_host(parsed: URL, allow_private: bool) -> str | None:
-    host = parsed.host or ""
+    host = _decoded_host(parsed)
+    if host is None:
+        return f"webhook_url host {parsed.raw_host!r} is not a valid host name"
     if ":" in host:
         return _check_literal(_parse_address(host), host, allow_private)
     name = host.lower().removesuffix(".")
@@ -222,6 +243,15 @@ def _check_host(parsed: URL, allow_private: bool) -> str | None:
     if not allow_private and (name == "localhost" or name.endswith(".localhost")):
         return f"webhook_url host {host!r} is a loopback name; private targets are not allowed"
     return None
+
+
+def _decoded_host(parsed: URL) -> str | None:
+    """The host with its IDNA (punycode) labels decoded, or None when a label does not
+    decode (`xn--a`, `xn--`, a label that does not round-trip)."""
+    try:
+        return parsed.host or ""
+    except ValueError:
+        return None
 
 
 def _check_numeric_host(host: str, allow_private: bool) -> str | None:

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import json
+import re
+
+import pytest
+
+from nexio_lite.api.traces import SEND_CHUNK_BYTES, TraceBusy, TraceSlots
+from nexio_lite.pipeline.schema import DIMENSIONS
+
 from .conftest import World
 
 RULES = [f"F{n:02d}" for n in range(1, 13)]
@@ -91,3 +101,86 @@ async def test_no_trace_before_the_job_completes(make_world) -> None:  # type: i
     got = await world.client.get(f"/traces/{eval_id}", headers=world.headers())
     assert got.status == 404
     assert "queued" in (await got.json())["error"]["message"]
+
+
+async def test_html_trace_is_paged_and_bounded(world: World) -> None:
+    """100 candidates a page, with its place in the ranking said; the six dimensions are
+    named columns; a page past the last, or a malformed one, is 400 before any scoring."""
+    job = await _completed(world)  # the seed profile: 578 candidates, 6 pages
+    url = f"/traces/{job['eval_id']}"
+    html_headers = world.headers(Accept="text/html")
+    resp = await world.client.get(url + "?page=2", headers=html_headers)
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    page = await resp.text()
+    ranks = [int(r) for r in re.findall(r'<tr><td class="n">(\d+)</td>', page)]
+    assert ranks == list(range(101, 201))
+    assert "Showing 101\u2013200 of 578." in page
+    assert 'href="?page=1"' in page
+    assert 'href="?page=3"' in page
+    assert all(f"<th>{d}</th>" in page for d in DIMENSIONS)
+    assert "F03_STATE_NOT_AVAILABLE" in page  # the filtered carriers, counted by rule
+    assert "E&amp;S" in page
+    assert "E&S" not in page
+    assert len(page.encode()) < 200_000
+    last = await (await world.client.get(url + "?page=6", headers=html_headers)).text()
+    assert "Showing 501\u2013578 of 578." in last
+    first = await (await world.client.get(url, headers=html_headers)).text()
+    assert "Showing 1\u2013100 of 578." in first
+    assert "Fablebridge Indemnity Company" in first
+    for bad in ("7", "0", "-1", "abc", "1.5", "２", "9" * 40, ""):
+        got = await world.client.get(url, params={"page": bad}, headers=html_headers)
+        assert got.status == 400, bad
+        assert (await got.json())["error"]["code"] == "invalid_request"
+
+
+async def test_full_json_trace_is_sent_gzipped_or_inflated(world: World) -> None:
+    """The full trace comes from the scoring process gzipped: it is sent as it is to a
+    client that accepts gzip and inflated (streamed) for one that does not; both are
+    the same JSON."""
+    job = await _completed(world)
+    url = f"/traces/{job['eval_id']}"
+    packed = await world.client.get(
+        url, headers=world.headers(**{"Accept-Encoding": "gzip"}), auto_decompress=False
+    )
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert packed.headers["Content-Type"] == "application/json; charset=utf-8"
+    gzipped = await packed.read()
+    assert packed.headers["Content-Length"] == str(len(gzipped))
+    plain = await world.client.get(url, headers=world.headers(**{"Accept-Encoding": "identity"}))
+    assert "Content-Encoding" not in plain.headers
+    assert plain.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert plain.headers["X-Request-Id"]
+    body = await plain.read()
+    assert len(body) > SEND_CHUNK_BYTES  # 3.8 MB, several writes
+    assert gzip.decompress(gzipped) == body
+    assert json.loads(body)["eval_id"] == job["eval_id"]
+    refused = await world.client.get(url, headers=world.headers(**{"Accept-Encoding": "gzip;q=0"}))
+    assert await refused.read() == body
+
+
+async def test_trace_slots_bound_concurrency_and_hold_until_done() -> None:
+    slots = TraceSlots(limit=1, wait_seconds=0.05)
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def work(name: str) -> str:
+        started.append(name)
+        await release.wait()
+        return name
+
+    first = asyncio.create_task(slots.run(lambda: work("a")))
+    await asyncio.sleep(0)
+    with pytest.raises(TraceBusy):  # the only slot stays taken past the wait
+        await slots.run(lambda: work("b"))
+    first.cancel()  # the request goes away: its recomputation keeps the slot
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    with pytest.raises(TraceBusy):
+        await slots.run(lambda: work("c"))
+    assert started == ["a"]
+    waiting = asyncio.create_task(slots.run(lambda: work("d")))
+    await asyncio.sleep(0)
+    release.set()
+    assert await waiting == "d"
+    assert started == ["a", "d"]

@@ -7,15 +7,16 @@ import functools
 import json
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 from structlog.testing import capture_logs
 
 from nexio_lite.config import WorkerSettings
 from nexio_lite.models import Job, JobStatus, NewJob, now_ms
+from nexio_lite.procpool import ScoringProcessDied
 from nexio_lite.scoring import Scorer
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.supervisor import Supervisor
 from nexio_lite.worker import Outcome, WorkerPool
 
 
@@ -48,6 +49,18 @@ async def _until(store: SqliteStore, job_id: str, *statuses: JobStatus) -> Job:
     raise AssertionError(f"{job_id} never reached {statuses}: {job}")
 
 
+@pytest.fixture
+async def sup() -> AsyncIterator[Supervisor]:
+    supervisor = Supervisor()
+    yield supervisor
+    await supervisor.stop(1)
+
+
+async def _stop(pool: WorkerPool, sup: Supervisor, grace: float) -> None:
+    await sup.stop(1)
+    await pool.drain(grace)
+
+
 def _settings(**kw: float) -> WorkerSettings:
     base = {"concurrency": 2, "lease_seconds": 30.0, "max_attempts": 3,
             "reap_interval_seconds": 5.0}  # fmt: skip
@@ -56,18 +69,18 @@ def _settings(**kw: float) -> WorkerSettings:
 
 
 async def test_pipeline_exception_fails_the_job_with_a_structured_error(
-    store: SqliteStore,
+    store: SqliteStore, sup: Supervisor
 ) -> None:
     async def broken(job: Job) -> Outcome:
         raise ZeroDivisionError("boom")
 
     pool = WorkerPool(store, {"test": broken}, _settings())
     with capture_logs() as logs:
-        await pool.start()
+        await pool.start(sup)
         (job_id,) = await _enqueue(store)
         pool.notify()
         job = await _until(store, job_id, JobStatus.FAILED)
-        await pool.drain(1)
+        await _stop(pool, sup, 1)
     assert job.error is not None
     assert json.loads(job.error) == {
         "code": "pipeline_error",
@@ -80,36 +93,40 @@ async def test_pipeline_exception_fails_the_job_with_a_structured_error(
     assert [e["job_id"] for e in logs if e["event"] == "job_failed"] == [job_id]
 
 
-async def test_new_job_wakes_an_idle_worker_at_once(store: SqliteStore) -> None:
+async def test_new_job_wakes_an_idle_worker_at_once(store: SqliteStore, sup: Supervisor) -> None:
     async def quick(job: Job) -> Outcome:
         return Outcome('{"ok":true}')
 
     pool = WorkerPool(store, {"test": quick}, _settings())
-    await pool.start()
+    await pool.start(sup)
     await asyncio.sleep(0.05)  # the dispatcher is asleep on its event, not polling
     (job_id,) = await _enqueue(store)
     pool.notify()
     job = await _until(store, job_id, JobStatus.COMPLETED)
-    await pool.drain(1)
+    await _stop(pool, sup, 1)
     assert job.result == '{"ok":true}'
 
 
-async def test_heartbeat_keeps_a_long_job_from_being_reaped(store: SqliteStore) -> None:
+async def test_heartbeat_keeps_a_long_job_from_being_reaped(
+    store: SqliteStore, sup: Supervisor
+) -> None:
     async def slow(job: Job) -> Outcome:
         await asyncio.sleep(1.0)
         return Outcome("{}")
 
     pool = WorkerPool(store, {"test": slow}, _settings(lease_seconds=0.3,
                                                        reap_interval_seconds=0.05))  # fmt: skip
-    await pool.start()
+    await pool.start(sup)
     (job_id,) = await _enqueue(store)
     pool.notify()
     job = await _until(store, job_id, JobStatus.COMPLETED)
-    await pool.drain(1)
+    await _stop(pool, sup, 1)
     assert job.attempts == 1
 
 
-async def test_drain_releases_jobs_that_outlive_the_grace_period(store: SqliteStore) -> None:
+async def test_drain_releases_jobs_that_outlive_the_grace_period(
+    store: SqliteStore, sup: Supervisor
+) -> None:
     started = asyncio.Event()
 
     async def stuck(job: Job) -> Outcome:
@@ -118,34 +135,38 @@ async def test_drain_releases_jobs_that_outlive_the_grace_period(store: SqliteSt
         return Outcome("{}")
 
     pool = WorkerPool(store, {"test": stuck}, _settings())
-    await pool.start()
+    await pool.start(sup)
     (job_id,) = await _enqueue(store)
     pool.notify()
     await asyncio.wait_for(started.wait(), 5)
-    await pool.drain(0.1)
+    await _stop(pool, sup, 0.1)
     job = await store.get_job("acme", job_id)
     assert job is not None
     assert (job.status, job.claim_token) == (JobStatus.QUEUED, None)
 
 
-async def test_dead_scoring_process_is_retried_then_given_up(store: SqliteStore) -> None:
+async def test_dead_scoring_process_is_retried_then_given_up(
+    store: SqliteStore, sup: Supervisor
+) -> None:
     async def dies(job: Job) -> Outcome:
-        raise BrokenProcessPool("a child process terminated abruptly")
+        raise ScoringProcessDied("the scoring process died during the call")
 
     pool = WorkerPool(store, {"test": dies}, _settings(max_attempts=2))
-    await pool.start()
+    await pool.start(sup)
     (job_id,) = await _enqueue(store)
     pool.notify()
     job = await _until(store, job_id, JobStatus.FAILED)
-    await pool.drain(1)
+    await _stop(pool, sup, 1)
     assert job.attempts == 2
     assert json.loads(job.error or "{}")["code"] == "attempts_exhausted"
 
 
-async def test_scorer_replaces_a_process_pool_whose_process_died(store: SqliteStore) -> None:
+async def test_scorer_replaces_a_process_pool_whose_process_died(
+    store: SqliteStore, sup: Supervisor
+) -> None:
     scorer = Scorer(store, processes=1)
     try:
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(ScoringProcessDied):
             await scorer._call(functools.partial(os._exit, 3))
         assert await scorer._call(functools.partial(sum, [1, 2])) == 3
     finally:

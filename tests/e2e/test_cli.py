@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,44 @@ async def test_bad_configuration_is_refused_at_start(tmp_path: Path) -> None:
     assert code != 0
     assert "server.port" in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def _keys_create_into(env: dict[str, str], reader: list[str]) -> tuple[int, str]:
+    """`nexio-lite keys create --org acme | <reader>`, a real pipe between two processes;
+    the reader (`head -n 0`) has exited, closing the pipe, before the CLI writes."""
+    read_end, write_end = os.pipe()
+    head = await asyncio.create_subprocess_exec(
+        *reader, stdin=read_end, stdout=asyncio.subprocess.DEVNULL
+    )
+    os.close(read_end)
+    await asyncio.wait_for(head.wait(), 30)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexio_lite", "keys", "create", "--org", "acme",
+        env=env, stdout=write_end, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    os.close(write_end)
+    _, err = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode is not None
+    return cli.returncode, err.decode()
+
+
+async def test_keys_create_into_a_closed_pipe_exits_0_quietly(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert (await run_cli(env, "orgs", "create", "acme"))[0] == 0
+    code, err = await _keys_create_into(env, ["head", "-n", "0"])
+    assert (code, err) == (0, "")
+    code, out, _ = await run_cli(env, "keys", "list", "--org", "acme")
+    assert len(out.splitlines()) == 1  # the key was created before the output was cut
+
+
+async def test_keys_create_piped_to_head_1_exits_0_quietly(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert (await run_cli(env, "orgs", "create", "acme"))[0] == 0
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-c", 'set -o pipefail; "$@" | head -1', "pipeline",
+        sys.executable, "-m", "nexio_lite", "keys", "create", "--org", "acme",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(shell.communicate(), 60)
+    assert (shell.returncode, err.decode()) == (0, "")
+    assert re.fullmatch(r"key_\w+\n", out.decode())

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
+from nexio_lite.webhooks import ssrf
 from nexio_lite.webhooks.ssrf import (
     GuardedResolver,
     RefusedAddressError,
@@ -205,6 +206,80 @@ def test_url_length_limit_is_2048() -> None:
 
 def test_international_domain_names_are_accepted() -> None:
     assert check_url("https://bücher.example/hook", HTTPS) is None
+
+
+# Hosts that break IDNA decoding, URL parsing or the host-name grammar: each must be
+# refused with a reason, never with an exception (which the API would answer with 500).
+NASTY_HOSTS = [
+    "xn--a.example",  # punycode that decodes to an invalid code point
+    "xn--a",
+    "xn--",  # empty punycode label
+    "xn---",
+    "example.xn--",
+    "xn--a.xn--b",
+    "xn--zz-.example",  # does not round-trip
+    "xn--ab--.example",
+    "xn--a-ecp.ru",
+    "a" * 64 + ".example",  # label over 63 characters
+    ("a" * 63 + ".") * 4 + "example",  # name over 253 characters
+    "é" * 70 + ".example",  # label over 63 characters once punycoded
+    "a..b",
+    ".",
+    "..",
+    ".example",
+    "a b",
+    "a\tb",
+    "[::1",
+    "[::1]x",
+    "[]",
+    "[::1%]",
+    "[1:2:3:4:5:6:7:8:9]",
+    "[v1.x]",  # IPvFuture: brackets hold an IPv6 address or nothing
+    "[127.0.0.1]",
+    "%41.example",
+    "%",
+    "%zz",
+    "\x00",
+    "\udcff.example",
+    "-a.example",
+    "::1",
+    "1" * 3000,
+]
+
+
+@pytest.mark.parametrize("host", NASTY_HOSTS)
+@pytest.mark.parametrize("template", ["http://{}/", "https://{}:8080/hook?x=1", "http://{}"])
+@pytest.mark.parametrize("policy", [STRICT, OPEN, HTTPS])
+def test_a_malformed_host_gets_a_reason_never_an_exception(
+    host: str, template: str, policy: UrlPolicy
+) -> None:
+    reason = check_url(template.format(host), policy)
+    assert isinstance(reason, str)
+    assert reason.startswith("webhook_url")
+
+
+def test_an_invalid_punycode_label_is_named_in_the_reason() -> None:
+    reason = check_url("http://xn--a.example/", OPEN)
+    assert reason == "webhook_url host 'xn--a.example' is not a valid host name"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["", "http", "http:", "http://", "//x", "http:///x", "http://:80/", "http://a:b:c/",
+     "http://a:-1/", "http://a:8o/", "http://[::1]:99999/", "http://@/", "\ud800",
+     "http://" + "é" * 3000, "http://a/" + "%" * 2000, "http://a#\u2028"],
+)  # fmt: skip
+def test_any_string_gets_an_answer_never_an_exception(url: str) -> None:
+    reason = check_url(url, OPEN)
+    assert reason is None or reason.startswith("webhook_url")
+
+
+def test_a_check_that_fails_unexpectedly_refuses_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(url: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ssrf, "_parse_url", broken)
+    assert check_url("https://example.com/hook", OPEN) == "webhook_url is not a valid URL"
 
 
 # --- addresses ---------------------------------------------------------------------

@@ -9,16 +9,20 @@ commit, no waiting window): concurrent submits cost one commit, not one each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 import attrs
 
-from nexio_lite.errors import Conflict, StoreError
+from nexio_lite.errors import Conflict, StoreError, StoreUnavailable
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     ApiKey,
@@ -31,6 +35,10 @@ from nexio_lite.models import (
 T = TypeVar("T")
 log = get_logger("nexio_lite.store")
 CHECKPOINT_SECONDS = 0.5
+WAL_RESTART_BYTES = 16 * 1024 * 1024  # a WAL larger than this is restarted
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # a restarted WAL is cut back to this size
+CHECKPOINT_BUSY_MS = 250  # how long a RESTART checkpoint waits for readers
+REFUSAL_MEMORY_SECONDS = 5.0  # a refused write makes /readyz fail for this long
 PlainOp = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
@@ -122,6 +130,14 @@ class SqlitePoolLoader:
         return zlib.decompress(row[0])
 
 
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """End any open transaction; a ROLLBACK that fails (SQLite may already have rolled
+    back after a full disk or an I/O error) is ignored."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            await conn.execute("ROLLBACK")
+
+
 class _Writer:
     """One task owns the write connection; callers hand it operations and await them.
 
@@ -130,12 +146,17 @@ class _Writer:
     never takes another caller's write down with it.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
         self._conn = conn
+        self.busy_timeout_ms = busy_timeout_ms
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._checkpoints: list[tuple[str, asyncio.Future[Any]]] = []
+        self.commits = 0
+        # the last write refused for a passing reason (a full disk): when, and why
+        self.last_refusal: tuple[float, str] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
@@ -148,6 +169,33 @@ class _Writer:
         self._wake.set()
         return await fut
 
+    async def checkpoint(self, mode: str) -> tuple[int, int, int]:
+        """Run `PRAGMA wal_checkpoint(mode)` on the write connection between two
+        transactions; returns SQLite's (busy, log frames, checkpointed frames)."""
+        if self._closing:
+            raise StoreError("the store is closed")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._checkpoints.append((mode, fut))
+        self._wake.set()
+        return tuple(await fut)  # type: ignore[return-value]
+
+    async def _run_checkpoints(self) -> None:
+        todo, self._checkpoints = self._checkpoints, []
+        conn = self._conn
+        for mode, fut in todo:
+            try:
+                await conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+                try:
+                    rows = await conn.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
+                finally:
+                    await conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(translate_error(exc))
+            else:
+                if not fut.done():
+                    fut.set_result(tuple(next(iter(rows))))
+
     async def close(self) -> None:
         self._closing = True
         self._wake.set()
@@ -158,9 +206,20 @@ class _Writer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            while self._pending or self._checkpoints:
+                if self._checkpoints:
+                    await self._run_checkpoints()
+                    continue
                 batch, self._pending = self._pending, []
-                await self._run_batch(batch)
+                try:
+                    await self._run_batch(batch)
+                except BaseException as exc:  # never leave a caller waiting forever
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(StoreError(f"the write failed: {exc!r}"))
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    log.exception("sqlite_writer_error")
             if self._closing:
                 return
 
@@ -183,22 +242,28 @@ class _Writer:
         try:
             (result,) = await self._transaction([op])
         except Exception as exc:
+            error = translate_error(exc)
+            if isinstance(error, StoreUnavailable):
+                self.last_refusal = (time.monotonic(), str(error))
             if not fut.done():
-                fut.set_exception(_translate(exc))
+                fut.set_exception(error)
         else:
             if not fut.done():
                 fut.set_result(result)
 
     async def _transaction(self, ops: list[Op]) -> list[Any]:
         conn = self._conn
+        await _rollback(conn)  # a transaction left open by a failed ROLLBACK (a full disk)
+        changes = conn.total_changes
         await conn.execute("BEGIN IMMEDIATE")
         try:
             results = await self._apply(conn, ops)
             await conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+            await _rollback(conn)
             raise
+        if conn.total_changes != changes:
+            self.commits += 1  # transactions that wrote something
         return results
 
     @staticmethod
@@ -219,12 +284,36 @@ class _Writer:
         return results
 
 
-def _translate(exc: BaseException) -> BaseException:
+# SQLite's primary result codes for failures that pass on their own (or when an operator
+# acts): busy/locked, out of memory, read-only, I/O error, full disk, cannot open, protocol.
+_TRANSIENT_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+
+
+def translate_error(exc: BaseException) -> BaseException:
+    """Our exception for a driver error: Conflict for a constraint, StoreUnavailable for
+    a condition that passes (full disk, I/O error, locked, read-only), else StoreError."""
     if isinstance(exc, sqlite3.IntegrityError):
         return Conflict(str(exc))
     if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _TRANSIENT_CODES:
+            return StoreUnavailable(f"database unavailable: {exc}")
         return StoreError(f"database error: {exc}")
     return exc
+
+
+def _check_writable(path: str) -> None:
+    """A clear error for a database that cannot be written (SQLite would otherwise say
+    only "unable to open database file", or fail at the first write)."""
+    file = Path(path)
+    folder = file.parent
+    if file.exists() and not os.access(file, os.W_OK):
+        raise StoreError(f"cannot open database {path}: the file is read-only")
+    if folder.exists() and not os.access(folder, os.W_OK):
+        raise StoreError(
+            f"cannot open database {path}: its folder is read-only (SQLite writes the "
+            "-wal and -shm files beside it)"
+        )
 
 
 class SqliteBase:
@@ -237,19 +326,26 @@ class SqliteBase:
         self._rconn: aiosqlite.Connection | None = None
         self._cconn: aiosqlite.Connection | None = None
         self._writer: _Writer | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
+        self._commits_at_last_check = -1
+        self._commits_at_truncate = -1
 
     # ---- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Connect, migrate and check that the database can be written: a read-only or
+        unreadable file fails here, at start, with StoreError naming the file."""
+        _check_writable(self.path)
         try:
             self._wconn = await aiosqlite.connect(self.path, isolation_level=None)
             await self._pragmas(self._wconn)
             await self._wconn.execute("PRAGMA journal_mode=WAL")
             await self._migrate(self._wconn)
+            await self._probe_write(self._wconn)
             # Commits never pay for a checkpoint (copying the WAL into the database and
-            # syncing it): a connection of its own does that in the background.
+            # syncing it): `checkpoint()`, run by a background loop, does that. A WAL that
+            # was reset is cut back to JOURNAL_SIZE_LIMIT bytes.
             await self._wconn.execute("PRAGMA wal_autocheckpoint=0")
+            await self._wconn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             self._rconn = await aiosqlite.connect(
                 f"file:{self.path}?mode=ro", uri=True, isolation_level=None
             )
@@ -259,21 +355,52 @@ class SqliteBase:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
-        self._writer = _Writer(self._wconn)
+        self._writer = _Writer(self._wconn, self.busy_timeout_ms)
         self._writer.start()
-        self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoint")
 
-    async def _checkpoints(self) -> None:
-        """Move committed WAL frames into the database file, off the commit path. PASSIVE
-        never blocks the writer or the readers; frames still in use are left for the next
-        round."""
-        assert self._cconn is not None
-        while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
+    @staticmethod
+    async def _probe_write(conn: aiosqlite.Connection) -> None:
+        """A write that is rolled back: refused at once on a read-only database."""
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute("UPDATE schema_migrations SET name = name")
+        finally:
+            await _rollback(conn)
+
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log file now (0 when there is none)."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
+
+    async def checkpoint(self) -> None:
+        """Keep the WAL small, off the commit path (run every `CHECKPOINT_SECONDS` by a
+        supervised loop).
+
+        PASSIVE copies committed frames into the database without blocking anyone, but
+        under constant load the WAL is never *reset* (readers always hold a snapshot), so
+        it would grow without bound. So when it passes `WAL_RESTART_BYTES`, or once the
+        service has gone idle, a RESTART (TRUNCATE when idle) checkpoint runs in the
+        writer task between two transactions: it waits briefly for readers, after which
+        the next write starts the WAL again from its beginning and `journal_size_limit`
+        cuts the file back (TRUNCATE empties it at once)."""
+        if self._writer is None or self._cconn is None:
+            raise StoreError("the store is not open")
+        size = self.wal_bytes()
+        commits = self._writer.commits
+        idle = commits == self._commits_at_last_check
+        self._commits_at_last_check = commits
+        if size > WAL_RESTART_BYTES:
+            await self._writer.checkpoint("RESTART")
+        elif idle and size > 0 and commits != self._commits_at_truncate:
+            await self._writer.checkpoint("TRUNCATE")
+            self._commits_at_truncate = commits
+        elif not idle:
             try:
                 await self._cconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:  # e.g. a busy database: try again next round
-                log.warning("sqlite_checkpoint_failed", error=str(exc))
+            except sqlite3.Error as exc:
+                raise translate_error(exc) from exc
 
     async def _pragmas(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
@@ -298,10 +425,6 @@ class SqliteBase:
             )
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            await asyncio.gather(self._checkpointer, return_exceptions=True)
-            self._checkpointer = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -311,11 +434,20 @@ class SqliteBase:
         self._rconn = self._cconn = self._wconn = None
 
     async def ping(self) -> bool:
+        return await self.problem() is None
+
+    async def problem(self) -> str | None:
+        """Why the database cannot serve now, or None: it does not answer a read, or a
+        write was refused for a passing reason (a full disk) in the last
+        `REFUSAL_MEMORY_SECONDS`."""
         try:
-            await self._read_one("SELECT 1")
-        except StoreError:
-            return False
-        return True
+            await self._read_one("SELECT max(version) FROM schema_migrations")
+        except StoreError as exc:
+            return str(exc)
+        refusal = self._writer.last_refusal if self._writer is not None else None
+        if refusal is not None and time.monotonic() - refusal[0] < REFUSAL_MEMORY_SECONDS:
+            return f"a write was refused: {refusal[1]}"
+        return None
 
     def pool_loader(self) -> SqlitePoolLoader:
         return SqlitePoolLoader(self.path)
@@ -350,7 +482,7 @@ class SqliteBase:
         try:
             return list(await self._rconn.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
-            raise StoreError(f"database error: {exc}") from exc
+            raise translate_error(exc) from exc
 
     async def _read_one(self, sql: str, params: Iterable[Any] = ()) -> Any | None:
         rows = await self._read(sql, params)

@@ -138,5 +138,15 @@ class DeliveriesMixin(SqliteBase):
         return bool(await self._write(Batched(_record_attempts, (claim, attempt, status,
                                                                   next_attempt_at))))  # fmt: skip
 
+    async def give_up_delivery(self, claim: DeliveryClaim, now: int) -> bool:
+        """Mark a claimed delivery `failed` without an attempt (its schedule was shortened
+        below the attempts it already had), only while the claim holds."""
+        rows = await self._write_returning(
+            "UPDATE deliveries SET status='failed', next_attempt_at=NULL, updated_at=?, "
+            "lease_until=NULL, claim_token=NULL WHERE id=? AND claim_token=? RETURNING id",
+            (now, claim.delivery.id, claim.token),
+        )
+        return bool(rows)
+
     async def count_deliveries(self, status: str | None = None) -> int:
         return await self._count("deliveries", status)
