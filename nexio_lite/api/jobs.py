@@ -17,8 +17,8 @@ from aiohttp import web
 
 from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import Services, authorize, services
-from nexio_lite.api.responses import bad_request, dumps, json_text, not_found
-from nexio_lite.envelope import envelope
+from nexio_lite.api.responses import JSON, bad_request, dumps, json_text, not_found
+from nexio_lite.envelope import envelope, envelope_bytes
 from nexio_lite.errors import ApiError
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
@@ -230,7 +230,8 @@ async def get_job(request: web.Request) -> web.Response:
         if waiter is not None:
             svc.waiters.forget(job_id, waiter)
     headers = None if job.status.terminal else {"Retry-After": RETRY_AFTER_SECONDS}
-    return json_text(envelope(job, svc.settings.base_url), headers=headers)
+    body = await envelope_bytes(job, svc.settings.base_url)
+    return web.Response(body=body, content_type=JSON, headers=headers)
 
 
 def _int_param(request: web.Request, name: str, lo: int, hi: int, default: int) -> int:

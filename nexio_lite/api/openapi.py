@@ -47,7 +47,11 @@ _ERRORS: dict[int, tuple[str, str, str, str]] = {
           "A request with this Idempotency-Key is still in progress"),
     413: ("PayloadTooLarge", "The body is over `server.max_body_bytes` (default 256 KiB).",
           "payload_too_large", "Request body is larger than 262144 bytes"),
-    415: ("UnsupportedMediaType", "The body is not sent as `application/json`.",
+    408: ("RequestTimeout", "The body did not arrive within `server.body_timeout_seconds` "
+          "(default 10); the connection is closed.", "request_timeout",
+          "The request body did not arrive within 10 seconds"),
+    415: ("UnsupportedMediaType", "The body is not sent as `application/json`, or with a "
+          "`Content-Encoding` other than `gzip` or `deflate`.",
           "unsupported_media_type", "Content-Type must be application/json"),
     422: ("UnprocessableEntity", "Well-formed, but refused.", "unknown_pool",
           "Pool 'carriers:unknown' not found for your organization"),
@@ -55,6 +59,11 @@ _ERRORS: dict[int, tuple[str, str, str, str]] = {
           "`limits.requests_per_second_per_key` > 0).", "rate_limited", "Too many requests"),
     500: ("InternalError", "A bug; logged with the request id.", "internal",
           "Internal error (request id req_5f2c9a81d03e4b7a)"),
+    503: ("Unavailable", "The service cannot do it now (a full disk, a scoring process "
+          "being replaced); nothing was half-written: send the same request again after "
+          "`Retry-After` seconds.", "unavailable",
+          "The service cannot do this now (database unavailable: database or disk is "
+          "full); send the same request again later"),
 }  # fmt: skip
 
 
@@ -122,9 +131,14 @@ def _operation(
     request_body: dict[str, Any] | None = None,
 ) -> Operation:
     """One operation. With a `scope` it needs an API key carrying it (said in the
-    description and in `x-required-scope`) and may answer 401, 403 and 429; without
-    one it is public. Any operation may answer 500; `errors` adds its own statuses."""
+    description and in `x-required-scope`) and may answer 401, 403, 429 and 503;
+    without one it is public. One with a body may answer 408. Any operation may answer
+    500; `errors` adds its own statuses."""
     codes = {*errors, *(AUTH_ERRORS if scope is not None else ()), 500}
+    if scope is not None:
+        codes.add(503)
+    if request_body is not None:
+        codes.add(408)
     if scope is not None:
         description += (
             f"\n\nRequired scope: `{scope}` (API key in `X-API-Key` or as a bearer token)."
@@ -161,7 +175,7 @@ def _error_response_components() -> dict[str, Any]:
                         "message": "profile.entity is required"}]  # fmt: skip
         schema = ref("ValidationError") if status == 400 else ref("Error")
         example = {"error": {"code": code, "message": message, "details": details}}
-        extra = ("Retry-After",) if status == 429 else ()
+        extra = ("Retry-After",) if status in (429, 503) else ()
         components[name] = {
             "description": description,
             "headers": _headers(*extra),
@@ -416,21 +430,30 @@ def _get_trace() -> Operation:
         {"type": "string", "enum": ["full", "summary"], "default": "full"},
         "`summary`: header, stages and candidates only.",
     )
+    page = _param(
+        "page",
+        "query",
+        {"type": "integer", "minimum": 1, "default": 1},
+        "With `Accept: text/html`: which page of candidates (100 a page).",
+    )
     eval_id = _param("eval_id", "path", {"type": "string"}, "`eval_…`.")
-    ok = _ok("The trace.", ref("Trace"))
+    ok = _ok("The trace (the full JSON is sent gzip-encoded to clients that accept it).",
+             ref("Trace"))  # fmt: skip
     ok["content"]["text/html"] = {"schema": {"type": "string"}}
     return _operation(
         "getTrace",
         "Get an evaluation's audit trace",
         "Every stage, every filtered carrier with the rule that removed it, and every "
         "dimension of every candidate (DOMAIN.md §8). `Accept: text/html` gets a readable "
-        "page of the same trace.",
+        "page of the same trace, paged by `page`. Recomputed on demand in a scoring "
+        "process, one at a time per process: 503 when none is free within 30 s or the "
+        "process is being replaced.",
         "traces",
         {"200": ok},
         scope="traces:read",
         errors=(400, 404),
-        notes={400: "`level` is invalid.", 404: "Unknown evaluation, or not completed."},
-        parameters=[eval_id, level],
+        notes={400: "`level` or `page` is invalid.", 404: "Unknown evaluation, or not completed."},
+        parameters=[eval_id, level, page],
     )
 
 
@@ -443,7 +466,7 @@ def _ops_paths() -> dict[str, Any]:
     )
     readiness = {
         "200": _ok("Ready.", ref("Readiness")),
-        "503": _ok("Not ready: database unreachable or workers stopped.", ref("Readiness")),
+        "503": _ok("Not ready: `checks` names each failing check and why.", ref("Readiness")),
     }
     health = _operation(
         "getHealth",

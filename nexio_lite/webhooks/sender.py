@@ -20,7 +20,7 @@ import aiohttp
 
 from nexio_lite import __version__
 from nexio_lite.config import WebhookSettings
-from nexio_lite.envelope import envelope
+from nexio_lite.envelope import envelope_bytes
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     DeliveryAttempt,
@@ -150,7 +150,7 @@ class DeliveryService:
         if d.attempts >= self.policy.max_attempts:
             await self._give_up_shortened(claim)
             return
-        body = envelope(job, self.base_url).encode()
+        body = await envelope_bytes(job, self.base_url)
         started = self.clock()
         headers = webhook_headers(secrets, d.webhook_id, started // 1000, body, USER_AGENT)
         t0 = time.perf_counter()
