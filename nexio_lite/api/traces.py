@@ -34,11 +34,13 @@ from nexio_lite.api.context import authorize, services
 from nexio_lite.api.jobs import JOB_ID
 from nexio_lite.api.responses import bad_request, not_found
 from nexio_lite.errors import Unavailable
+from nexio_lite.logs import get_logger
 from nexio_lite.models import EVALUATION, Job, JobStatus
 from nexio_lite.trace_output import is_gzip
 from nexio_lite.trace_page import TracePage, page_count
 
 T = TypeVar("T")
+log = get_logger("nexio_lite.api")
 
 LEVELS = ("full", "summary")
 MAX_PAGE_DIGITS = 9
@@ -150,9 +152,12 @@ async def send_bytes(request: web.Request, body: bytes, content_type: str) -> we
     response.content_length = len(body)
     await response.prepare(request)
     view = memoryview(body)
-    for start in range(0, len(body), SEND_CHUNK_BYTES):
-        await response.write(view[start : start + SEND_CHUNK_BYTES])
-    await response.write_eof()
+    try:
+        for start in range(0, len(body), SEND_CHUNK_BYTES):
+            await response.write(view[start : start + SEND_CHUNK_BYTES])
+        await response.write_eof()
+    except ConnectionError:  # the client went away: nothing more to answer
+        log.info("trace_send_aborted", sent=start, size=len(body))
     return response
 
 
@@ -168,16 +173,19 @@ async def _send_inflated(
     view = memoryview(body)
     position = 0
     pending: bytes | memoryview = b""
-    while pending or position < len(body):
-        if not pending:
-            pending = view[position : position + INFLATE_INPUT_BYTES]
-            position += len(pending)
-        out = await loop.run_in_executor(None, inflate.decompress, pending, SEND_CHUNK_BYTES)
-        pending = inflate.unconsumed_tail
-        if out:
-            await response.write(out)
-    await response.write(inflate.flush())
-    await response.write_eof()
+    try:
+        while pending or position < len(body):
+            if not pending:
+                pending = view[position : position + INFLATE_INPUT_BYTES]
+                position += len(pending)
+            out = await loop.run_in_executor(None, inflate.decompress, pending, SEND_CHUNK_BYTES)
+            pending = inflate.unconsumed_tail
+            if out:
+                await response.write(out)
+        await response.write(inflate.flush())
+        await response.write_eof()
+    except ConnectionError:  # the client went away: nothing more to answer
+        log.info("trace_send_aborted", sent=position, size=len(body))
     return response
 
 

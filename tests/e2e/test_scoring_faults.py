@@ -207,3 +207,26 @@ async def test_a_killed_scoring_process_retries_only_its_own_job(
     completions = [e["job_id"] for e in server.events("job_completed")]
     assert sorted(completions) == sorted(jobs)  # each completed once
     assert victim not in _scoring_children(server.proc.pid)
+
+
+async def test_sigterm_ends_the_server_in_time_while_its_scoring_processes_are_stopped(
+    tmp_path: Path, server_factory: type[Server], signalled: list[int]
+) -> None:
+    """Whatever state the scoring processes are in, SIGTERM drains and exits 0 within
+    `server.shutdown_grace_seconds` + 5 s, and no scoring process is left behind."""
+    server = await _ready_server(server_factory, tmp_path,
+                                 NEXIO_SERVER_SHUTDOWN_GRACE_SECONDS="2")  # fmt: skip
+    assert server.proc is not None
+    children = _scoring_children(server.proc.pid)
+    await _big_pool(server)
+    (slow,) = await _submit(server, 1, pool=BIG_POOL)
+    await _busy_children(children, 1)
+    for pid in children:  # one stopped mid-job, the other idle
+        await _stop(pid, signalled)
+    started = time.monotonic()
+    await server.signal(signal.SIGTERM)
+    assert await server.wait(timeout=2 + 5) == 0
+    assert time.monotonic() - started < 2 + 5
+    await _eventually(lambda: all(_state(p) in "ZX" for p in children), 5, "children to go")
+    assert server.events("service_stopped")
+    assert [e["job_id"] for e in server.events("job_released")] == [slow]  # runs again later
