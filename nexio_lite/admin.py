@@ -33,8 +33,8 @@ from nexio_lite.pipeline.pool import (
     serialize_jsonl,
 )
 from nexio_lite.pipeline.schema import Carrier
+from nexio_lite.store import make_store
 from nexio_lite.store.base import Store
-from nexio_lite.store.sqlite import SqliteStore
 from nexio_lite.webhooks.signing import new_secret
 
 DEMO_ORG = "demo"
@@ -56,7 +56,7 @@ class Admin:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Admin]:
-        store = SqliteStore(settings.database.path, settings.database.busy_timeout_ms)
+        store = make_store(settings.database)
         await store.open()
         try:
             yield cls(store)
@@ -134,6 +134,10 @@ class Admin:
     async def demo_pool(self, org_id: str, pool_id: str = DEMO_POOL_ID,
                         size: int = DEMO_SIZE) -> PoolVersion:  # fmt: skip
         return await self.add_pool(org_id, pool_id, generate_pool(size), GENERATOR, DEMO_AS_OF)
+
+    async def backup(self, dest: str) -> int:
+        """A consistent copy of the database at `dest` (a new file); its size in bytes."""
+        return await self.store.backup(dest)
 
     async def demo(self) -> DemoReady:
         """Org `demo` (kept if it exists), a new key, and the demo pool."""

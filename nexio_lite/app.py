@@ -14,14 +14,14 @@ from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
 from nexio_lite.auth import KeyChecker
 from nexio_lite.config import Settings
+from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
 from nexio_lite.loopwatch import LoopWatch
 from nexio_lite.maintenance import MaintenanceRunners, SweepScheduler
 from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
+from nexio_lite.store import make_store
 from nexio_lite.store.base import Store
-from nexio_lite.store.sqlite import SqliteStore
-from nexio_lite.store.sqlite.core import CHECKPOINT_SECONDS
 from nexio_lite.supervisor import Supervisor, describe_error
 from nexio_lite.webhooks.sender import DeliveryService
 from nexio_lite.worker import WorkerPool
@@ -29,6 +29,7 @@ from nexio_lite.worker import WorkerPool
 log = get_logger("nexio_lite.app")
 
 KEY_FLUSH_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 0.5  # the store's own upkeep (SQLite: checkpoints of the WAL)
 ROUND_GRACE_SECONDS = 2.0  # at shutdown, a loop's round in progress gets this long
 WORKERS = web.AppKey("workers", WorkerPool)
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The whole service as one aiohttp application. Starting it (runner setup) opens
     the store and starts the workers; cleaning it up drains them."""
     if store is None:
-        store = SqliteStore(settings.database.path, settings.database.busy_timeout_ms)
+        store = make_store(settings.database)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[request_context],
@@ -46,17 +47,18 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         handler_args={"auto_decompress": False},
     )
     app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store))
-    app.router.add_post("/api/v1/jobs", jobs.submit_job)
-    app.router.add_get("/api/v1/jobs", jobs.list_jobs)
-    app.router.add_post("/api/v1/maintenance/jobs", maintenance.submit_maintenance)
-    app.router.add_get("/api/v1/pools", maintenance.list_pools)
-    app.router.add_get("/api/v1/jobs/{job_id}", jobs.get_job)
-    app.router.add_get("/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries)
-    app.router.add_post("/api/v1/jobs/{job_id}/deliveries/redeliver", deliveries.redeliver)
-    app.router.add_get("/traces/{eval_id}", traces.get_trace)
+    if settings.server.role != "worker":  # a worker's port serves only the ops routes
+        app.router.add_post("/api/v1/jobs", jobs.submit_job)
+        app.router.add_get("/api/v1/jobs", jobs.list_jobs)
+        app.router.add_post("/api/v1/maintenance/jobs", maintenance.submit_maintenance)
+        app.router.add_get("/api/v1/pools", maintenance.list_pools)
+        app.router.add_get("/api/v1/jobs/{job_id}", jobs.get_job)
+        app.router.add_get("/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries)
+        app.router.add_post("/api/v1/jobs/{job_id}/deliveries/redeliver", deliveries.redeliver)
+        app.router.add_get("/traces/{eval_id}", traces.get_trace)
+        app.router.add_get("/openapi.json", openapi.openapi_json)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
-    app.router.add_get("/openapi.json", openapi.openapi_json)
     app.on_shutdown.append(_answer_long_polls)
     app.cleanup_ctx.append(_lifecycle)
     return app
@@ -104,40 +106,51 @@ class _Parts:
         self.sender: DeliveryService | None = None
         self.workers: WorkerPool | None = None
         self.warming: asyncio.Task[None] | None = None
+        self.leadership: Leadership | None = None
 
     async def start(self, app: web.Application) -> None:
+        """What this process's role runs: `api` answers requests (and recomputes traces);
+        `worker` claims and runs jobs, delivers webhooks and runs the periodic sweeps;
+        `all` does both."""
         svc, settings = self.svc, self.svc.settings
+        role = settings.server.role
         scorer = self.scorer = Scorer(
             svc.store, settings.workers.processes, settings.workers.job_timeout_seconds
         )
-        sender = self.sender = DeliveryService(svc.store, settings.webhooks, settings.base_url)
-        runners = {EVALUATION: scorer.run_job}
-        runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
-
-        def finished(job_ids: list[str]) -> None:
-            sender.notify()
-            svc.waiters.finished(job_ids)
-
-        workers = self.workers = WorkerPool(
-            svc.store,
-            runners,
-            settings.workers,
-            on_finished=finished,
-            webhook_delay_ms=sender.first_delay_ms,
-        )
-        app[WORKERS] = workers
-        svc.notify_workers = workers.notify
-        svc.notify_deliveries = sender.notify
         svc.checks = self.checks
         svc.trace = scorer.trace
         self.watch.start()
         svc.loop_worst_ms = lambda reset: self.watch.reset() if reset else self.watch.worst_ms
+        svc.store.subscribe("finished", svc.waiters.finished)
+        if role != "api":
+            await self._start_work(app, scorer)
+        self.supervisor.start("key_last_used", self._flush_keys, KEY_FLUSH_SECONDS)
+        self.supervisor.start("checkpoint", self._checkpoint, HOUSEKEEPING_SECONDS)
+        self.supervisor.start("announce", self._announce, settings.workers.poll_interval_seconds)
+
+    async def _start_work(self, app: web.Application, scorer: Scorer) -> None:
+        svc, settings = self.svc, self.svc.settings
+        sender = self.sender = DeliveryService(
+            svc.store, settings.webhooks, settings.base_url,
+            poll_seconds=settings.workers.poll_interval_seconds,
+        )  # fmt: skip
+        runners = {EVALUATION: scorer.run_job}
+        runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
+        leadership = self.leadership = Leadership(svc.store, settings.workers.lease_seconds)
+        await leadership.renew()
+        leadership.start(self.supervisor)
+        workers = self.workers = WorkerPool(
+            svc.store,
+            runners,
+            settings.workers,
+            webhook_delay_ms=sender.first_delay_ms,
+            leadership=leadership,
+        )
+        app[WORKERS] = workers
         self.warming = asyncio.create_task(scorer.warm(), name="scoring-warm")
         await sender.start(self.supervisor)
         await workers.start(self.supervisor)
-        SweepScheduler(svc.store, settings.retention, workers.notify).start(self.supervisor)
-        self.supervisor.start("key_last_used", self._flush_keys, KEY_FLUSH_SECONDS)
-        self.supervisor.start("checkpoint", self._checkpoint, CHECKPOINT_SECONDS)
+        SweepScheduler(svc.store, settings.retention, leadership=leadership).start(self.supervisor)
 
     def checks(self) -> dict[str, dict[str, Any]]:
         """/readyz: every supervised loop, and the scoring processes."""
@@ -148,6 +161,9 @@ class _Parts:
 
     async def _flush_keys(self) -> None:
         await self.svc.keys.flush_last_used()
+
+    async def _announce(self) -> None:
+        await self.svc.store.announce_others()
 
     async def _checkpoint(self) -> None:
         await self.svc.store.checkpoint()
@@ -168,6 +184,8 @@ class _Parts:
             if isinstance(result, BaseException):
                 log.error("shutdown_step_failed", error=describe_error(result))
         await _bounded("flush_keys", self.svc.keys.flush_last_used(), 1.0)
+        if self.leadership is not None:
+            await _bounded("release_leadership", self.leadership.release(), 1.0)
         if self.scorer is not None:
             loop = asyncio.get_running_loop()
             await _bounded("scoring_close", loop.run_in_executor(None, self.scorer.close), 5.0)

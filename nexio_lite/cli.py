@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API, the workers and the webhook sender")
     serve.add_argument("--host", help="bind address (server.host)")
     serve.add_argument("--port", type=int, help="TCP port (server.port)")
+    serve.add_argument("--role", choices=("all", "api", "worker"),
+                       help="what this process runs (server.role, default all)")  # fmt: skip
+    backup = sub.add_parser("backup", help="a consistent copy of the SQLite database")
+    backup.add_argument("dest", help="the new file to write")
 
     orgs = sub.add_parser("orgs", help="organizations").add_subparsers(dest="action", required=True)
     orgs.add_parser("create", help="create an organization").add_argument("org", type=_org)
@@ -154,6 +158,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         server["host"] = args.host
     if getattr(args, "port", None) is not None:
         server["port"] = args.port
+    if getattr(args, "role", None):
+        server["role"] = args.role
     return {"server": server} if server else {}
 
 
@@ -243,7 +249,13 @@ def demo_text(ready: DemoReady, base_url: str) -> list[str]:
     ]
 
 
+async def _backup(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    size = await admin.backup(args.dest)
+    return [f"backed up the database to {args.dest} ({size:,} bytes)"]
+
+
 _HANDLERS: dict[str, Handler] = {
+    "backup": _backup,
     "orgs create": _orgs_create,
     "orgs rotate-secret": _orgs_rotate,
     "keys create": _keys_create,

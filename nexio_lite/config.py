@@ -57,6 +57,11 @@ class ServerSettings:
         "", "base URL clients use to reach this server (audit links); empty: http://host:port"
     )
     max_body_bytes: int = setting(262144, "largest request body accepted (413 above)", _at_least(1))
+    role: str = setting(
+        "all", "all (API and workers), api (the HTTP API only) or worker (jobs, webhooks, "
+        "maintenance)",
+        _one_of("all", "api", "worker"),
+    )  # fmt: skip
     shutdown_grace_seconds: float = setting(
         10.0, "on SIGTERM, how long in-flight jobs may run before they are released", _at_least(0)
     )
@@ -65,8 +70,18 @@ class ServerSettings:
     )
 
 
+def _database_url(v: str) -> str | None:
+    if v and not v.startswith(("postgresql://", "postgres://")):
+        return "must be empty (SQLite at database.path) or a postgresql:// URL"
+    return None
+
+
 @attrs.define
 class DatabaseSettings:
+    url: str = setting(
+        "", "PostgreSQL database (postgresql://user@host:5432/name); empty: SQLite at path",
+        _database_url,
+    )  # fmt: skip
     path: str = setting("nexio.db", "SQLite database file (created and migrated on first start)")
     busy_timeout_ms: int = setting(5000, "how long SQLite waits on a locked database", _at_least(0))
 
@@ -87,6 +102,9 @@ class WorkerSettings:
     )
     reap_interval_seconds: float = setting(
         5.0, "how often expired leases are looked for", _at_least(0.05)
+    )
+    poll_interval_seconds: float = setting(
+        1.0, "how often idle workers look for work queued by other processes", _at_least(0.01)
     )
     job_timeout_seconds: float = setting(
         60.0, "a job running longer is stopped, its scoring process replaced, and retried",

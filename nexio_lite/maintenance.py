@@ -10,13 +10,17 @@ queued or running.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from nexio_lite.config import RetentionSettings
+from nexio_lite.errors import Conflict
 from nexio_lite.jsontext import dumps
+from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
 from nexio_lite.models import DECAY_SWEEP, METRICS, Job, NewJob, now_ms, random_id
 from nexio_lite.store.base import Store
@@ -90,53 +94,76 @@ PURGE_INTERVAL_SECONDS = 600.0
 SWEEP_CHECK_SECONDS = 60.0
 
 
+def sweep_job_id(org_id: str, period: int) -> str:
+    """The id of the scheduled sweep of `org_id` for sweep period `period`: the same in
+    every process, so the database refuses a second one (deduplication by key)."""
+    digest = hashlib.sha256(f"decay_sweep:{org_id}:{period}".encode()).hexdigest()
+    return f"job_{digest[:32]}"
+
+
 class SweepScheduler:
-    """Queues a decay_sweep per organization every interval (the first one an interval
-    after start), skipping an organization whose previous sweep has not finished; and
-    forgets expired idempotency keys every ten minutes. Both are supervised loops."""
+    """Queues a decay_sweep per organization at the start of each sweep period (periods
+    of `retention.sweep_interval_hours` counted from the Unix epoch, so all processes
+    agree on them), skipping an organization whose previous sweep has not finished; and forgets
+    expired idempotency keys every ten minutes. Both are supervised loops, and both run
+    only in the process that holds the maintenance lease (`leadership`, when given)."""
 
     def __init__(
         self,
         store: Store,
         settings: RetentionSettings,
-        notify: Callable[[], None],
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], int] = now_ms,
+        leadership: Leadership | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
-        self.notify = notify
         self.clock = clock
-        self._interval = settings.sweep_interval_hours * 3600
-        self._next_sweep = clock() + self._interval
+        self.leadership = leadership
+        self._interval_ms = max(1, int(settings.sweep_interval_hours * 3_600_000))
+        # The first sweeps come at the next period boundary, not at start: restarts
+        # neither add sweeps nor put them off.
+        self._last_period = clock() // self._interval_ms
 
     def start(self, supervisor: Supervisor) -> None:
         if self.settings.sweep_interval_hours > 0:
             supervisor.start("sweeper", self._sweep_round, SWEEP_CHECK_SECONDS)
         supervisor.start("idempotency_purge", self._purge_round, PURGE_INTERVAL_SECONDS)
 
+    def _leading(self) -> bool:
+        return self.leadership is None or self.leadership.held
+
     async def _purge_round(self) -> float | None:
+        if not self._leading():
+            return None
         purged = await self.store.purge_idempotency(now_ms())
         if purged:
             log.info("idempotency_keys_purged", count=purged)
         return None
 
     async def _sweep_round(self) -> float | None:
-        """Queue the sweeps when they are due; returns the seconds until the next."""
-        if self.clock() >= self._next_sweep:
-            await self.queue_sweeps()
-            self._next_sweep = self.clock() + self._interval
-        return self._next_sweep - self.clock()
+        """Queue this period's sweeps once; returns the seconds until the next period."""
+        now = self.clock()
+        period = now // self._interval_ms
+        if self._leading() and period != self._last_period:
+            await self.queue_sweeps(period)
+            self._last_period = period
+        return ((period + 1) * self._interval_ms - now) / 1000
 
-    async def queue_sweeps(self) -> list[str]:
+    async def queue_sweeps(self, period: int | None = None) -> list[str]:
+        """Queue a sweep for every organization that has none waiting; with `period`,
+        at most one per organization and period, whichever process asks."""
         queued = []
         for org_id in await self.store.list_org_ids():
             if await self.store.has_active_job(org_id, DECAY_SWEEP):
                 continue
-            job = new_maintenance_job(org_id, DECAY_SWEEP, False, None, now_ms())
-            await self.store.enqueue(job)
+            job = new_maintenance_job(org_id, DECAY_SWEEP, False, None, self.clock())
+            if period is not None:
+                job = attrs.evolve(job, id=sweep_job_id(org_id, period))
+            try:
+                await self.store.enqueue(job)
+            except Conflict:  # another process queued this period's sweep already
+                continue
             queued.append(job.id)
             log.info("job_submitted", job_id=job.id, org_id=org_id, type=DECAY_SWEEP,
                      scheduled=True)  # fmt: skip
-        if queued:
-            self.notify()
         return queued

@@ -145,6 +145,7 @@ class Claim:
 class ReapReport:
     requeued: tuple[str, ...]
     failed: tuple[str, ...]
+    delivering: tuple[str, ...] = ()  # the failed ones with a webhook delivery queued
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -20,6 +20,7 @@ import attrs
 
 from nexio_lite.config import WorkerSettings
 from nexio_lite.errors import StoreError, StoreUnavailable
+from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Claim, Job, now_ms
 from nexio_lite.procpool import ScoringUnavailable
@@ -28,7 +29,6 @@ from nexio_lite.supervisor import Loop, Supervisor, describe_error, persist
 
 log = get_logger("nexio_lite.worker")
 
-DISPATCH_POLL_SECONDS = 1.0
 RUNNER_TIMEOUT_MARGIN_SECONDS = 1.0
 
 
@@ -74,14 +74,14 @@ class WorkerPool:
         runners: dict[str, Runner],
         settings: WorkerSettings,
         clock: Callable[[], int] = now_ms,
-        on_finished: Callable[[list[str]], None] | None = None,
         webhook_delay_ms: int = 0,
+        leadership: Leadership | None = None,
     ) -> None:
+        self.leadership = leadership
         self.store = store
         self.runners = runners
         self.settings = settings
         self.clock = clock
-        self.on_finished = on_finished
         self.webhook_delay_ms = webhook_delay_ms
         self._dispatch_loop: Loop | None = None
         self._inflight: dict[str, tuple[Claim, asyncio.Task[None]]] = {}
@@ -90,6 +90,9 @@ class WorkerPool:
     @property
     def lease_ms(self) -> int:
         return int(self.settings.lease_seconds * 1000)
+
+    def _queued(self, _: list[str]) -> None:
+        self.notify()
 
     def notify(self) -> None:
         """Wake the dispatcher: there may be work."""
@@ -103,8 +106,9 @@ class WorkerPool:
         if self.settings.concurrency == 0:
             return
         self._dispatch_loop = supervisor.start(
-            "dispatch", self._dispatch_round, DISPATCH_POLL_SECONDS
+            "dispatch", self._dispatch_round, self.settings.poll_interval_seconds
         )
+        self.store.subscribe("jobs", self._queued)
         supervisor.start("heartbeat", self._heartbeat_round, self.settings.lease_seconds / 3)
         supervisor.start("reaper", self.reap_round, self.settings.reap_interval_seconds)
 
@@ -128,7 +132,8 @@ class WorkerPool:
 
     async def _dispatch_round(self) -> float | None:
         """Claim as many queued jobs as there are free slots and start each. Runs when
-        woken (a new job, a finished job, a requeue) and every `DISPATCH_POLL_SECONDS`."""
+        woken (a job queued, a slot freed) and every `workers.poll_interval_seconds` (jobs
+        queued by another process on the same SQLite file)."""
         if self._stopping:
             return None
         free = self.settings.concurrency - len(self._inflight)
@@ -157,7 +162,9 @@ class WorkerPool:
         return None
 
     async def reap_round(self) -> float | None:
-        await self.reap_once()
+        """Reap, in the one process that holds the maintenance lease (if there is one)."""
+        if self.leadership is None or self.leadership.held:
+            await self.reap_once()
         return None
 
     async def reap_once(self) -> None:
@@ -168,10 +175,6 @@ class WorkerPool:
         for job_id in report.failed:
             log.warning("lease_expired", job_id=job_id, action="failed")
             log.info("job_failed", job_id=job_id, code="attempts_exhausted")
-        if report.requeued:
-            self.notify()
-        if report.failed:
-            self._finished(list(report.failed))
 
     # ---- one job ---------------------------------------------------------------------
 
@@ -269,9 +272,3 @@ class WorkerPool:
             log.info(event, job_id=job.id, duration_ms=now - (job.started_at or now))
         else:
             log.info(event, job_id=job.id, code=failure.code, message=failure.message)
-        self._finished([job.id])
-
-    def _finished(self, job_ids: list[str]) -> None:
-        """Tell whoever listens (webhook sender, long-polls) that these jobs are terminal."""
-        if self.on_finished is not None:
-            self.on_finished(job_ids)

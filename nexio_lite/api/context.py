@@ -23,8 +23,6 @@ class Services:
     settings: Settings
     store: Store
     keys: KeyChecker
-    notify_workers: Callable[[], None] = lambda: None
-    notify_deliveries: Callable[[], None] = lambda: None
     # name -> the /readyz check of each background part (loops, scoring processes):
     # a JSON object with `ok` and, when not ok, `error`
     checks: Callable[[], Mapping[str, dict[str, Any]]] = dict

@@ -63,6 +63,5 @@ async def redeliver(request: web.Request) -> web.Response:
         raise not_found(str(exc)) from None
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    svc.notify_deliveries()
     log.info("webhook_redelivery_queued", job_id=job_id, delivery_id=delivery.id)
     return json_response({"delivery_id": delivery.id, "status": delivery.status.value}, 202)

@@ -4,6 +4,7 @@ the same contract suite (`tests/store/`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from nexio_lite.models import (
@@ -48,6 +49,25 @@ class Store(Protocol):
         ...
 
     def pool_loader(self) -> PoolLoader: ...
+
+    def subscribe(self, topic: str, callback: Callable[[list[str]], None]) -> None:
+        """Wake-ups (store/notify.py): call `callback(ids)` on the event loop after work
+        of `topic` (`jobs`, `finished`, `deliveries`) is committed: at once for this
+        process's own commits; for other processes' as the backend can (PostgreSQL:
+        LISTEN/NOTIFY; SQLite: not, so waiters also poll)."""
+        ...
+
+    async def announce_others(self) -> None:
+        """Publish what other processes committed that this backend cannot hear of by
+        itself (SQLite: the jobs they finished); run every `workers.poll_interval_seconds`.
+        A no-op where the database announces everything (PostgreSQL)."""
+        ...
+
+    async def backup(self, dest: str) -> int:
+        """A consistent copy of the whole database at `dest` (a new file), taken while
+        other processes keep working; returns its size in bytes. SQLite only: other
+        backends raise StoreError naming their own tool."""
+        ...
 
     async def checkpoint(self) -> None:
         """Housekeeping of the database files, run every few tenths of a second by a
@@ -206,6 +226,16 @@ class Store(Protocol):
     async def abandon_idempotent(self, org_id: str, key: str) -> None: ...
 
     async def purge_idempotency(self, now: int) -> int: ...
+
+    # leases (one process at a time runs the reaper and the sweeps)
+    async def take_lease(self, name: str, holder: str, now: int, ttl_ms: int) -> bool:
+        """Hold the lease `name` until now + ttl_ms when it is free, expired or already
+        `holder`'s (a renewal); True when `holder` holds it afterwards. Atomic."""
+        ...
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        """Give the lease up, if `holder` holds it (at a clean shutdown)."""
+        ...
 
     # maintenance
     async def list_org_ids(self) -> list[str]: ...

@@ -4,7 +4,8 @@ Deliveries live in the database (written in the transaction that made their job
 terminal), so nothing is lost to a crash: an attempt in flight at a kill is taken
 again when its lease runs out, with the same `webhook-id` (at-least-once). The loop
 (supervised) sleeps until it is woken (a job finished, a redelivery) or the next
-delivery falls due, and looks at least every `POLL_SECONDS`. At most
+delivery falls due, and looks at least every `poll_seconds` (deliveries queued by
+another process on the same SQLite file; `workers.poll_interval_seconds`). At most
 `webhooks.concurrency` attempts are in flight, each in its own task with its own
 timeout, so a slow receiver holds one slot, not the loop.
 """
@@ -42,7 +43,6 @@ USER_AGENT = f"nexio-lite/{__version__}"
 EXCERPT_BYTES = 2048
 LEASE_MARGIN_MS = 5_000
 SECRET_CACHE_SECONDS = 2.0
-POLL_SECONDS = 1.0  # the loop looks for due deliveries at least this often
 
 
 class DeliveryService:
@@ -53,8 +53,10 @@ class DeliveryService:
         base_url: str,
         clock: Callable[[], int] = now_ms,
         rng: random.Random | None = None,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.store = store
+        self.poll_seconds = poll_seconds
         self.settings = settings
         self.base_url = base_url
         self.clock = clock
@@ -72,6 +74,9 @@ class DeliveryService:
     def first_delay_ms(self) -> int:
         return int(self.policy.first_delay() * 1000)
 
+    def _queued(self, _: list[str]) -> None:
+        self.notify()
+
     def notify(self) -> None:
         if self._loop is not None:
             self._loop.wake()
@@ -84,7 +89,8 @@ class DeliveryService:
             trust_env=False,  # no proxy: the guard must see the real target address
             auto_decompress=False,
         )
-        self._loop = supervisor.start("webhooks", self._round, POLL_SECONDS)
+        self._loop = supervisor.start("webhooks", self._round, self.poll_seconds)
+        self.store.subscribe("deliveries", self._queued)
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking deliveries (the supervisor has stopped the loop); give attempts in

@@ -303,12 +303,35 @@ async def test_scheduler_never_queues_a_second_sweep_while_one_waits(
     store = SqliteStore(world.settings.database.path)
     await store.open()
     try:
-        scheduler = SweepScheduler(store, world.settings.retention, lambda: None)
+        scheduler = SweepScheduler(store, world.settings.retention)
         first = await scheduler.queue_sweeps()
         assert len(first) == 2  # one per organization
         assert await scheduler.queue_sweeps() == []
     finally:
         await store.close()
+
+
+async def test_two_processes_queue_one_sweep_per_organization_and_period(
+    make_world: WorldFactory,
+) -> None:
+    """Two schedulers on two stores of one file (two processes) at the start of the same
+    period: one sweep per organization; a sweep finished, the next period gets its own."""
+    from nexio_lite.maintenance import SweepScheduler
+    from nexio_lite.store.sqlite import SqliteStore
+
+    world = await make_world(workers={"concurrency": 0})
+    stores = [SqliteStore(world.settings.database.path) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        a, b = (SweepScheduler(store, world.settings.retention) for store in stores)
+        queued = await asyncio.gather(a.queue_sweeps(period=7), b.queue_sweeps(period=7))
+        assert sum(len(q) for q in queued) == 2  # one per organization, whoever queued it
+        assert await a.queue_sweeps(period=7) == []
+        assert await stores[0].count_jobs("queued") == 2
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_pools_are_listed_per_organization(world: World) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import signal
 from pathlib import Path
 
@@ -127,3 +128,60 @@ async def test_sigterm_finishes_or_releases_in_flight_jobs_and_exits_0(
     again = server_factory(env, free_port(), tmp_path / "again.log")
     await again.start()
     assert (await _wait_all_terminal(db, len(ids), timeout=60))["completed"] == len(ids)
+
+
+async def test_two_processes_one_killed_under_load_every_job_completes_once_and_is_delivered(
+    tmp_path: Path, server_factory: type[Server]
+) -> None:
+    """Two `serve` processes on one database; the one holding the maintenance lease is
+    killed with SIGKILL while both work: the survivor takes the lease over, reaps the
+    dead one's jobs, completes every job once and delivers every webhook."""
+    received: collections.Counter[str] = collections.Counter()
+
+    async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        received[json.loads(await request.read())["id"]] += 1
+        return aiohttp.web.Response(status=204)
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/hook", hook)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    hook_port = free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    try:
+        env = cli_env(tmp_path, NEXIO_WORKERS_LEASE_SECONDS="1.5",
+                      NEXIO_WORKERS_REAP_INTERVAL_SECONDS="0.2",
+                      NEXIO_WORKERS_POLL_INTERVAL_SECONDS="0.1",
+                      NEXIO_WEBHOOKS_ALLOW_PRIVATE_TARGETS="true",
+                      NEXIO_WEBHOOKS_RETRY_SCHEDULE_SECONDS="[0, 0.5, 1, 2, 4]")  # fmt: skip
+        key = await demo_key(env)
+        db = env["NEXIO_DATABASE_PATH"]
+        servers = [server_factory(env, free_port(), tmp_path / f"s{i}.log") for i in range(2)]
+        for server in servers:
+            await server.start()
+        hook_url = f"http://127.0.0.1:{hook_port}/hook"
+        ids = await _submit_many(servers[0].url, key, 100, hook_url)
+        ids += await _submit_many(servers[1].url, key, 100, hook_url)
+        for _ in range(100):  # both at work
+            if all(s.events("job_claimed") for s in servers):
+                break
+            await asyncio.sleep(0.02)
+        victim = next(s for s in servers if s.events("leadership_taken"))
+        survivor = next(s for s in servers if s is not victim)
+        await victim.signal(signal.SIGKILL)
+        await victim.wait()
+        counts = await _wait_all_terminal(db, len(ids), timeout=90)
+        assert counts["completed"] == len(ids), counts
+        completions = collections.Counter(
+            e["job_id"] for s in servers for e in s.events("job_completed")
+        )
+        assert set(completions) == set(ids)
+        assert max(completions.values()) == 1  # no job completed twice
+        assert survivor.events("leadership_taken")
+        for _ in range(300):
+            if set(received) >= set(ids):
+                break
+            await asyncio.sleep(0.1)
+        assert set(received) == set(ids), "every job's webhook was delivered"
+    finally:
+        await runner.cleanup()

@@ -24,12 +24,16 @@ import attrs
 
 from nexio_lite.errors import Conflict, StoreError, StoreUnavailable
 from nexio_lite.logs import get_logger
-from nexio_lite.models import (
-    ApiKey,
-    Delivery,
-    DeliveryStatus,
-    Job,
-    JobStatus,
+from nexio_lite.store.notify import Callback, Notifier
+from nexio_lite.store.rows import (  # noqa: F401 - re-exported for the backend's modules
+    DELIVERY_COLUMNS,
+    JOB_COLUMNS,
+    KEY_COLUMNS,
+    ORG_COLUMNS,
+    POOL_COLUMNS,
+    delivery_from_row,
+    job_from_row,
+    key_from_row,
 )
 
 T = TypeVar("T")
@@ -38,6 +42,7 @@ CHECKPOINT_SECONDS = 0.5
 WAL_RESTART_BYTES = 16 * 1024 * 1024  # a WAL larger than this is restarted
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # a restarted WAL is cut back to this size
 CHECKPOINT_BUSY_MS = 250  # how long a RESTART checkpoint waits for readers
+ANNOUNCE_OVERLAP_MS = 2000  # see announce_others
 REFUSAL_MEMORY_SECONDS = 5.0  # a refused write makes /readyz fail for this long
 PlainOp = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
@@ -54,40 +59,9 @@ class Batched:
 
 Op = PlainOp | Batched
 
-JOB_COLUMNS = (
-    "seq, id, org_id, type, status, request, created_at, updated_at, pool_id, pool_version, "
-    "webhook_url, started_at, completed_at, attempts, lease_until, claim_token, result, "
-    "error, stages, candidates"
-)
-POOL_COLUMNS = "org_id, pool_id, version, generator, size, as_of, sha256, created_at"
-KEY_COLUMNS = "id, org_id, name, scopes, created_at, last_used_at, revoked_at"
-ORG_COLUMNS = "id, webhook_secret, previous_secret, secret_rotated_at, created_at"
-DELIVERY_COLUMNS = (
-    "id, job_id, org_id, webhook_id, url, status, created_at, updated_at, next_attempt_at, attempts"
-)
-
-ATTEMPTS_EXHAUSTED = (
-    '{"code":"attempts_exhausted","message":"The job was claimed %d times without finishing",'
-    '"details":{"attempts":%d}}'
-)
-
-
-def _job(row: Iterable[Any]) -> Job:
-    r = list(row)
-    r[4] = JobStatus(r[4])
-    return Job(*r)
-
-
-def _delivery(row: Iterable[Any]) -> Delivery:
-    r = list(row)
-    r[5] = DeliveryStatus(r[5])
-    return Delivery(*r)
-
-
-def _key(row: Iterable[Any]) -> ApiKey:
-    r = list(row)
-    r[3] = tuple(s for s in r[3].split(",") if s)
-    return ApiKey(*r)
+_job = job_from_row
+_delivery = delivery_from_row
+_key = key_from_row
 
 
 async def _held(c: aiosqlite.Connection, table: str, pairs: list[tuple[str, str]]) -> set[str]:
@@ -302,6 +276,46 @@ def translate_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration file, one by one (SQLite's own idea of where
+    a statement ends, so triggers and strings with semicolons are kept whole)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in current.splitlines()
+    ):
+        statements.append(current.strip())
+    return statements
+
+
+def _backup(source: str, dest: str) -> int:
+    if os.path.exists(dest):
+        raise StoreError(f"{dest} exists: give a new file name for the backup")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(dest)
+        try:
+            # One step, one read snapshot: in WAL mode it holds up no writer, and a backup in
+            # several steps would start over each time another connection writes.
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file
+            (verdict,) = dst.execute("PRAGMA quick_check").fetchone()
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"backup to {dest} failed: {exc}") from exc
+    finally:
+        src.close()
+    if verdict != "ok":
+        raise StoreError(f"the backup at {dest} does not check out: {verdict}")
+    return os.stat(dest).st_size
+
+
 def _check_writable(path: str) -> None:
     """A clear error for a database that cannot be written (SQLite would otherwise say
     only "unable to open database file", or fail at the first write)."""
@@ -328,6 +342,33 @@ class SqliteBase:
         self._writer: _Writer | None = None
         self._commits_at_last_check = -1
         self._commits_at_truncate = -1
+        self.notifier = Notifier()
+        self._finished_mark: int | None = None
+
+    def subscribe(self, topic: str, callback: Callback) -> None:
+        """Call `callback(ids)` after this process commits work of `topic` (store/notify.py).
+        Work committed by another process on the same file is announced only by
+        `announce_others` (finished jobs); workers and the webhook sender also poll."""
+        self.notifier.subscribe(topic, callback)
+
+    async def announce_others(self) -> None:
+        """Publish `finished` for the jobs that became terminal since the previous call
+        (one indexed query; run every `workers.poll_interval_seconds`), so that a `?wait`
+        long-poll on this process hears of a job that another process on the same file
+        finished. A completion time is taken just before its commit, so each call looks
+        `ANNOUNCE_OVERLAP_MS` further back than the newest it saw; jobs announced twice
+        (and the ones this process finished) cost nothing: their waiters are gone."""
+        if self._finished_mark is None:
+            row = await self._read_one("SELECT max(completed_at) FROM jobs")
+            self._finished_mark = int(row[0]) if row and row[0] is not None else 0
+            return
+        rows = await self._read(
+            "SELECT id, completed_at FROM jobs WHERE completed_at > ?",
+            (self._finished_mark - ANNOUNCE_OVERLAP_MS,),
+        )
+        if rows:
+            self._finished_mark = max(self._finished_mark, max(int(r[1]) for r in rows))
+            self.notifier.publish("finished", [r[0] for r in rows])
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -366,6 +407,11 @@ class SqliteBase:
             await conn.execute("UPDATE schema_migrations SET name = name")
         finally:
             await _rollback(conn)
+
+    async def backup(self, dest: str) -> int:
+        """SQLite's online backup into a new file `dest` (refused if it exists), then a
+        quick check of the copy; readers and the writer keep working meanwhile."""
+        return await asyncio.to_thread(_backup, self.path, dest)
 
     def wal_bytes(self) -> int:
         """The size of the write-ahead log file now (0 when there is none)."""
@@ -412,17 +458,25 @@ class SqliteBase:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-        done = {
-            row[0] for row in await conn.execute_fetchall("SELECT version FROM schema_migrations")
-        }
         for number, name, sql in migrations():
-            if number in done:
-                continue
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\n"
-                f"INSERT INTO schema_migrations VALUES ({number}, '{name}', datetime('now'));\n"
-                "COMMIT;"
-            )
+            # Checked and applied in one write transaction: processes starting at once on
+            # a fresh file apply each migration exactly once, one after the other.
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = await conn.execute_fetchall(
+                    "SELECT 1 FROM schema_migrations WHERE version=?", (number,)
+                )
+                if not done:
+                    for statement in _statements(sql):
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, datetime('now'))",
+                        (number, name),
+                    )
+                await conn.execute("COMMIT")
+            except BaseException:
+                await _rollback(conn)
+                raise
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -80,6 +80,7 @@ class DeliveriesMixin(SqliteBase):
             return await _insert_delivery(c, job_id, org_id, url, now, now)
 
         delivery_id = await self._write(op)
+        self.notifier.publish("deliveries", [job_id])
         found = await self._read_one(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (delivery_id,)
         )

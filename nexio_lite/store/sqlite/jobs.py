@@ -12,8 +12,8 @@ from nexio_lite.models import (
     NewJob,
     ReapReport,
 )
+from nexio_lite.store.shared import ATTEMPTS_EXHAUSTED
 from nexio_lite.store.sqlite.core import (
-    ATTEMPTS_EXHAUSTED,
     JOB_COLUMNS,
     Batched,
     SqliteBase,
@@ -70,6 +70,7 @@ class JobsMixin(SqliteBase):
         key taken with `begin_idempotent` records the job and its response in the same
         transaction."""
         await self._write(Batched(_insert_jobs, (job, idempotency)))
+        self.notifier.publish("jobs", [job.id])
 
     async def get_job(self, org_id: str, job_id: str) -> Job | None:
         row = await self._read_one(
@@ -135,10 +136,18 @@ class JobsMixin(SqliteBase):
     ) -> bool:
         """Completions arriving together share three statements (see `_complete_jobs`)."""
         item = (claim, result, stages, candidates, now, deliver_at)
-        return bool(await self._write(Batched(_complete_jobs, item)))
+        done = bool(await self._write(Batched(_complete_jobs, item)))
+        if done:
+            self._published_finished(claim)
+        return done
+
+    def _published_finished(self, claim: Claim) -> None:
+        self.notifier.publish("finished", [claim.job.id])
+        if claim.job.webhook_url:
+            self.notifier.publish("deliveries", [claim.job.id])
 
     async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
-        return await self._finish(
+        done = await self._finish(
             claim,
             "UPDATE jobs SET status='failed', error=?, completed_at=?, updated_at=?, "
             "lease_until=NULL, claim_token=NULL",
@@ -146,14 +155,20 @@ class JobsMixin(SqliteBase):
             now,
             deliver_at,
         )
+        if done:
+            self._published_finished(claim)
+        return done
 
     async def release(self, claim: Claim, now: int) -> bool:
-        return await self._finish(
+        done = await self._finish(
             claim,
             "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, claim_token=NULL",
             (now,),
             now,
         )
+        if done:
+            self.notifier.publish("jobs", [claim.job.id])
+        return done
 
     async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
         async def op(c: aiosqlite.Connection) -> ReapReport:
@@ -175,9 +190,17 @@ class JobsMixin(SqliteBase):
             return ReapReport(
                 requeued=tuple(sorted(r[0] for r in requeued)),
                 failed=tuple(sorted(r[0] for r in failed)),
+                delivering=tuple(sorted(r[0] for r in failed if r[2])),
             )
 
-        return await self._write(op)
+        report: ReapReport = await self._write(op)
+        if report.requeued:
+            self.notifier.publish("jobs", report.requeued)
+        if report.failed:
+            self.notifier.publish("finished", report.failed)
+        if report.delivering:
+            self.notifier.publish("deliveries", report.delivering)
+        return report
 
     async def count_jobs(self, status: str | None = None) -> int:
         return await self._count("jobs", status)

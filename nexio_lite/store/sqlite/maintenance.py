@@ -8,9 +8,9 @@ import aiosqlite
 
 from nexio_lite.models import (
     IdempotencyClaim,
-    IdempotencyState,
     SweepCount,
 )
+from nexio_lite.store.shared import StoredIdempotencyKey, decide_idempotent, job_metrics_report
 from nexio_lite.store.sqlite.core import (
     SqliteBase,
 )
@@ -22,41 +22,34 @@ class MaintenanceMixin(SqliteBase):
     async def begin_idempotent(
         self, org_id: str, key: str, request_hash: str, now: int, ttl_ms: int, stale_ms: int
     ) -> IdempotencyClaim:
-        """Take the key for this request, or say why not. A key whose request never
-        finished (a crash) is taken over after `stale_ms`; expired keys are forgotten."""
+        """Take the key for this request, or say why not (the decision is
+        `store.shared.decide_idempotent`'s). A key whose request never finished (a
+        crash) is taken over after `stale_ms`; expired keys are forgotten."""
 
         async def op(c: aiosqlite.Connection) -> IdempotencyClaim:
-            await c.execute(
-                "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND expires_at<?",
-                (org_id, key, now),
-            )
             cur = await c.execute(
                 "INSERT OR IGNORE INTO idempotency_keys (org_id, key, request_hash, created_at, "
                 "expires_at) VALUES (?, ?, ?, ?, ?)",
                 (org_id, key, request_hash, now, now + ttl_ms),
             )
-            if cur.rowcount:
-                return IdempotencyClaim(IdempotencyState.FRESH)
+            if cur.rowcount:  # the key was free: this request wrote it
+                return decide_idempotent(None, request_hash, now, stale_ms).claim
             rows = list(
                 await c.execute_fetchall(
-                    "SELECT request_hash, job_id, response, created_at FROM idempotency_keys "
-                    "WHERE org_id=? AND key=?",
+                    "SELECT request_hash, job_id, response, created_at, expires_at "
+                    "FROM idempotency_keys WHERE org_id=? AND key=?",
                     (org_id, key),
                 )
             )
-            stored_hash, job_id, response, created = rows[0]
-            if stored_hash != request_hash:
-                return IdempotencyClaim(IdempotencyState.REUSED)
-            if response is not None:
-                return IdempotencyClaim(IdempotencyState.REPLAY, response, job_id)
-            if created < now - stale_ms:
+            stored = StoredIdempotencyKey(*rows[0])
+            decision = decide_idempotent(stored, request_hash, now, stale_ms)
+            if decision.take:
                 await c.execute(
-                    "UPDATE idempotency_keys SET created_at=?, expires_at=? "
-                    "WHERE org_id=? AND key=?",
-                    (now, now + ttl_ms, org_id, key),
+                    "UPDATE idempotency_keys SET request_hash=?, job_id=NULL, response=NULL, "
+                    "created_at=?, expires_at=? WHERE org_id=? AND key=?",
+                    (request_hash, now, now + ttl_ms, org_id, key),
                 )
-                return IdempotencyClaim(IdempotencyState.FRESH)
-            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+            return decision.claim
 
         return await self._write(op)
 
@@ -78,6 +71,23 @@ class MaintenanceMixin(SqliteBase):
             return cur.rowcount
 
         return int(await self._write(op))
+
+    # ---- leases ------------------------------------------------------------------------
+
+    async def take_lease(self, name: str, holder: str, now: int, ttl_ms: int) -> bool:
+        rows = await self._write_returning(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder=excluded.holder, "
+            "expires_at=excluded.expires_at "
+            "WHERE leases.holder=excluded.holder OR leases.expires_at < ? RETURNING holder",
+            (name, holder, now + ttl_ms, now),
+        )
+        return bool(rows)
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        await self._write_returning(
+            "DELETE FROM leases WHERE name=? AND holder=? RETURNING name", (name, holder)
+        )
 
     # ---- maintenance -------------------------------------------------------------------
 
@@ -119,12 +129,10 @@ class MaintenanceMixin(SqliteBase):
     async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]:
         """Jobs per status created since `since`; p50/p95 duration (ms) of evaluations
         completed since then; the share of deliveries finished since then that succeeded."""
-        by_status = dict.fromkeys(("queued", "processing", "completed", "failed"), 0)
-        for status, n in await self._read(
+        counts = await self._read(
             "SELECT status, count(*) FROM jobs WHERE org_id=? AND created_at>=? GROUP BY status",
             (org_id, since),
-        ):
-            by_status[status] = int(n)
+        )
         durations = [
             int(r[0])
             for r in await self._read(
@@ -139,21 +147,4 @@ class MaintenanceMixin(SqliteBase):
             (org_id, since),
         )
         delivered, failed = (int(row[0]), int(row[1])) if row else (0, 0)
-        return {
-            "jobs_by_status": by_status,
-            "duration_ms_p50": _percentile(durations, 0.50),
-            "duration_ms_p95": _percentile(durations, 0.95),
-            "webhook_success_rate": (
-                round(delivered / (delivered + failed), 4) if delivered + failed else None
-            ),
-            "webhooks_delivered": delivered,
-            "webhooks_failed": failed,
-        }
-
-
-def _percentile(ordered: list[int], q: float) -> int | None:
-    """Nearest-rank percentile of an ascending list; None when empty."""
-    if not ordered:
-        return None
-    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))
-    return ordered[rank - 1]
+        return job_metrics_report([tuple(r) for r in counts], durations, delivered, failed)

@@ -1,0 +1,294 @@
+"""Jobs: enqueue, claim with a lease and a token, finish, reap, list.
+
+Claims take queued rows oldest first with `FOR UPDATE SKIP LOCKED`: concurrent claimers
+(in this process or any other) never wait for each other and never get the same job.
+Renewal, completion, failure and release change a job only while its claim token still
+matches, so a job that was reaped and claimed again can never be finished by its old
+holder. The reaper skips rows locked at that moment too (they are being finished).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nexio_lite.models import Claim, Job, NewJob, ReapReport
+from nexio_lite.store.postgres.batch import Batcher
+from nexio_lite.store.postgres.core import Conn, PostgresBase, unstorable
+from nexio_lite.store.postgres.deliveries import NewDelivery, insert_deliveries
+from nexio_lite.store.rows import JOB_COLUMNS, job_from_row
+from nexio_lite.store.shared import attempts_exhausted_error
+
+EnqueueItem = tuple[NewJob, tuple[str, str] | None]
+# (claim, result, stages, candidates, now, deliver_at)
+CompleteItem = tuple[Claim, str, str | None, bytes | None, int, int]
+
+INSERT_JOBS = (
+    "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, webhook_url, "
+    "created_at, updated_at) SELECT id, org_id, type, 'queued', request, pool_id, "
+    "pool_version, webhook_url, created_at, created_at FROM unnest(%s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[]) WITH ORDINALITY "
+    "AS v(id, org_id, type, request, pool_id, pool_version, webhook_url, created_at, ord) "
+    "ORDER BY ord"
+)
+RECORD_IDEMPOTENT = (
+    "UPDATE idempotency_keys k SET job_id=v.job_id, response=v.response "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS v(job_id, response, org, "
+    "key) WHERE k.org_id=v.org AND k.key=v.key"
+)
+CLAIM_JOBS = (
+    "WITH picked AS (SELECT seq AS pick FROM jobs WHERE status='queued' ORDER BY seq "
+    "LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "UPDATE jobs SET status='processing', claim_token=replace(gen_random_uuid()::text, '-', ''), "
+    "lease_until=%s, attempts=attempts+1, started_at=%s, updated_at=%s "
+    f"FROM picked WHERE seq=pick RETURNING {JOB_COLUMNS}"
+)
+COMPLETE_JOBS = (
+    "UPDATE jobs j SET status='completed', result=v.result, stages=v.stages, "
+    "candidates=v.candidates, completed_at=v.now, updated_at=v.now, lease_until=NULL, "
+    "claim_token=NULL FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::bytea[], %s::bigint[]) AS v(id, token, result, stages, candidates, now) "
+    "WHERE j.id=v.id AND j.claim_token=v.token AND j.status='processing' RETURNING j.id"
+)
+EXPIRED_OUT_OF_ATTEMPTS = (
+    "SELECT seq, attempts FROM jobs WHERE status='processing' AND lease_until < %s "
+    "AND attempts >= %s ORDER BY seq FOR UPDATE SKIP LOCKED"
+)
+FAIL_EXHAUSTED = (
+    "UPDATE jobs j SET status='failed', error=v.error, completed_at=%s, updated_at=%s, "
+    "lease_until=NULL, claim_token=NULL FROM unnest(%s::bigint[], %s::text[]) AS v(seq, error) "
+    "WHERE j.seq=v.seq RETURNING j.id, j.org_id, j.webhook_url"
+)
+REQUEUE_EXPIRED = (
+    "UPDATE jobs SET status='queued', updated_at=%s, lease_until=NULL, claim_token=NULL "
+    "WHERE seq IN (SELECT seq FROM jobs WHERE status='processing' AND lease_until < %s "
+    "FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as columns (one array parameter per column of an `unnest`)."""
+    out: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(out, row, strict=True):
+            column.append(value)
+    return out
+
+
+async def _insert_jobs(c: Conn, items: list[EnqueueItem]) -> list[None]:
+    await c.execute(
+        INSERT_JOBS,
+        _columns(((j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version,
+                   j.webhook_url, j.created_at) for j, _ in items), 8),
+    )  # fmt: skip
+    keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
+    if keys:
+        await c.execute(RECORD_IDEMPOTENT, _columns(keys, 4))
+    return [None] * len(items)
+
+
+async def _complete_jobs(c: Conn, items: list[CompleteItem]) -> list[bool]:
+    """Complete the claimed jobs whose token still matches, and queue the delivery of
+    those with a webhook URL, in the caller's transaction."""
+    cur = await c.execute(
+        COMPLETE_JOBS,
+        _columns(((claim.job.id, claim.token, result, stages, cands, now)
+                  for claim, result, stages, cands, now, _ in items), 6),
+    )  # fmt: skip
+    held = {r[0] for r in await cur.fetchall()}
+    answers, deliveries = [], []
+    for claim, _, _, _, now, deliver_at in items:
+        job = claim.job
+        ok = job.id in held
+        held.discard(job.id)  # one claim completed twice counts once
+        answers.append(ok)
+        if ok and job.webhook_url:
+            deliveries.append((job.id, job.org_id, job.webhook_url, now, deliver_at))
+    await insert_deliveries(c, deliveries)
+    return answers
+
+
+class JobsMixin(PostgresBase):
+    _enqueues: Batcher[EnqueueItem, None]
+    _completions: Batcher[CompleteItem, bool]
+
+    def _init_jobs(self) -> None:
+        self._enqueues = Batcher(self._batch_runner(_insert_jobs), "enqueue")
+        self._completions = Batcher(self._batch_runner(_complete_jobs), "complete")
+
+    def _batch_runner(self, handler: Callable[[Conn, list[Any]], Any]) -> Any:
+        async def run(items: list[Any]) -> list[Any]:
+            return await self._run(lambda c: handler(c, items))
+
+        return run
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> None:
+        """Insert the job; committed when this returns. Concurrent submissions share one
+        INSERT and one commit (batch.py). With `idempotency` = (key, response), the key
+        taken with `begin_idempotent` records the job and its response in the same
+        transaction."""
+        await self._enqueues.submit((job, idempotency))
+        self.notifier.publish("jobs", [job.id])
+
+    async def get_job(self, org_id: str, job_id: str) -> Job | None:
+        if unstorable(org_id, job_id):
+            return None
+        row = await self._read_one(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=%s AND org_id=%s", (job_id, org_id)
+        )
+        return job_from_row(row) if row else None
+
+    async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
+        rows = await self._fetch(CLAIM_JOBS, (limit, now + lease_ms, now, now))
+        jobs = sorted((job_from_row(r) for r in rows), key=lambda j: j.seq)
+        return [Claim(job, job.claim_token or "") for job in jobs]
+
+    async def renew(self, claims: list[Claim], lease_ms: int, now: int) -> set[str]:
+        if not claims:
+            return set()
+        rows = await self._fetch(
+            "UPDATE jobs SET lease_until=%s WHERE status='processing' "
+            "AND claim_token = ANY(%s) RETURNING id",
+            (now + lease_ms, sorted(c.token for c in claims)),
+        )
+        return {r[0] for r in rows}
+
+    async def _finish(
+        self, claim: Claim, sql: str, params: tuple[Any, ...], now: int, deliver_at: int | None
+    ) -> bool:
+        """Apply `sql` to the claimed job while its token matches. With `deliver_at`, a
+        job that has a webhook URL gets its delivery row in the same transaction."""
+        job = claim.job
+
+        async def op(c: Conn) -> bool:
+            cur = await c.execute(
+                sql + " WHERE id=%s AND claim_token=%s AND status='processing' RETURNING id",
+                (*params, job.id, claim.token),
+            )
+            held = bool(await cur.fetchall())
+            if held and deliver_at is not None and job.webhook_url:
+                await insert_deliveries(c, [(job.id, job.org_id, job.webhook_url, now, deliver_at)])
+            return held
+
+        return await self._run(op)
+
+    async def complete(
+        self,
+        claim: Claim,
+        result: str,
+        stages: str | None,
+        now: int,
+        deliver_at: int,
+        candidates: bytes | None = None,
+    ) -> bool:
+        """Completions arriving together share one transaction (see `_complete_jobs`)."""
+        done = await self._completions.submit((claim, result, stages, candidates, now, deliver_at))
+        if done:
+            self._publish_finished(claim)
+        return done
+
+    def _publish_finished(self, claim: Claim) -> None:
+        self.notifier.publish("finished", [claim.job.id])
+        if claim.job.webhook_url:
+            self.notifier.publish("deliveries", [claim.job.id])
+
+    async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
+        done = await self._finish(
+            claim,
+            "UPDATE jobs SET status='failed', error=%s, completed_at=%s, updated_at=%s, "
+            "lease_until=NULL, claim_token=NULL",
+            (error, now, now),
+            now,
+            deliver_at,
+        )
+        if done:
+            self._publish_finished(claim)
+        return done
+
+    async def release(self, claim: Claim, now: int) -> bool:
+        done = await self._finish(
+            claim,
+            "UPDATE jobs SET status='queued', updated_at=%s, lease_until=NULL, claim_token=NULL",
+            (now,),
+            now,
+            None,
+        )
+        if done:
+            self.notifier.publish("jobs", [claim.job.id])
+        return done
+
+    async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
+        """Fail the expired jobs that used every attempt (error body from
+        `store.shared`, delivery queued), then requeue the other expired ones."""
+
+        async def op(c: Conn) -> ReapReport:
+            cur = await c.execute(EXPIRED_OUT_OF_ATTEMPTS, (now, max_attempts))
+            exhausted = await cur.fetchall()
+            failed: list[tuple[str, str, str | None]] = []
+            if exhausted:
+                errors = [attempts_exhausted_error(int(n)) for _, n in exhausted]
+                cur = await c.execute(
+                    FAIL_EXHAUSTED, (now, now, [seq for seq, _ in exhausted], errors)
+                )
+                failed = [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+            new: list[NewDelivery] = [
+                (job_id, org_id, url, now, deliver_at) for job_id, org_id, url in failed if url
+            ]
+            await insert_deliveries(c, new)
+            cur = await c.execute(REQUEUE_EXPIRED, (now, now))
+            requeued = [r[0] for r in await cur.fetchall()]
+            return ReapReport(
+                requeued=tuple(sorted(requeued)),
+                failed=tuple(sorted(r[0] for r in failed)),
+                delivering=tuple(sorted(d[0] for d in new)),
+            )
+
+        report = await self._run(op)
+        if report.requeued:
+            self.notifier.publish("jobs", report.requeued)
+        if report.failed:
+            self.notifier.publish("finished", report.failed)
+        if report.delivering:
+            self.notifier.publish("deliveries", report.delivering)
+        return report
+
+    async def count_jobs(self, status: str | None = None) -> int:
+        return await self._count("jobs", status)
+
+    async def get_jobs(self, job_ids: list[str]) -> dict[str, Job]:
+        """Several jobs by id, whatever their organization (for the delivery loop, whose
+        deliveries name their job)."""
+        if not job_ids:
+            return {}
+        rows = await self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(%s)", (job_ids,))
+        return {job.id: job for job in map(job_from_row, rows)}
+
+    # ---- listing -----------------------------------------------------------------------
+
+    async def list_jobs(
+        self,
+        org_id: str,
+        *,
+        limit: int,
+        status: str | None = None,
+        job_type: str | None = None,
+        before_seq: int | None = None,
+    ) -> list[Job]:
+        """The organization's jobs, newest first, without candidates; `before_seq` pages."""
+        where: list[str] = ["org_id=%s"]
+        params: list[Any] = [org_id]
+        for column, value in (("status", status), ("type", job_type)):
+            if value is not None:
+                where.append(f"{column}=%s")
+                params.append(value)
+        if before_seq is not None:
+            where.append("seq<%s")
+            params.append(before_seq)
+        columns = JOB_COLUMNS.replace("candidates", "NULL")
+        rows = await self._read(
+            f"SELECT {columns} FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT %s",
+            [*params, limit],
+        )
+        return [job_from_row(r) for r in rows]
