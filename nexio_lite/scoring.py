@@ -37,7 +37,7 @@ from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
 from nexio_lite.pipeline.request import load_request
 from nexio_lite.pipeline.schema import Options, PoolMeta, Profile
 from nexio_lite.procpool import InProcessPool, PoolHealth, ProcPool
-from nexio_lite.store.base import PoolLoader, Store
+from nexio_lite.store.base import Store
 from nexio_lite.trace_output import trace_bytes
 from nexio_lite.trace_page import TracePage
 from nexio_lite.worker import JobFailure, Outcome
@@ -50,13 +50,23 @@ CANDIDATES_ZLIB_LEVEL = 1  # 0.8 ms for the seed's 248 KB -> 28 KB; level 6 is 3
 _prepared: OrderedDict[tuple[str, str, int], PreparedPool] = OrderedDict()
 
 
-def _pool(loader: PoolLoader, pool: PoolVersion) -> PreparedPool:
+class PoolNotLoaded(Exception):
+    """Raised in a scoring process asked to use a pool version it has not prepared,
+    without the pool's data: the server sends the call again with the data."""
+
+
+def _pool(pool: PoolVersion, blob: bytes | None) -> PreparedPool:
+    """The prepared pool version, from this process's cache, or prepared from `blob`
+    (its canonical JSONL, zlib-compressed, as the store keeps it)."""
     key = (pool.org_id, pool.pool_id, pool.version)
     found = _prepared.get(key)
     if found is not None:
         _prepared.move_to_end(key)
         return found
-    carriers = parse_pool_file(loader.load(*key), "jsonl")
+    if blob is None:
+        raise PoolNotLoaded(f"{pool.org_id}/{pool.pool_id} v{pool.version}")
+    carriers = parse_pool_file(zlib.decompress(blob), "jsonl")
+    del blob
     meta = PoolMeta(
         pool_id=pool.pool_id,
         generator=pool.generator,
@@ -74,9 +84,9 @@ def _pool(loader: PoolLoader, pool: PoolVersion) -> PreparedPool:
     return prepared
 
 
-def prepare(loader: PoolLoader, pool: PoolVersion) -> int:
-    """Load and prepare a pool version in this process ahead of its first job."""
-    return _pool(loader, pool).size
+def prepare(pool: PoolVersion, blob: bytes | None) -> int:
+    """Prepare a pool version in this process ahead of its first job."""
+    return _pool(pool, blob).size
 
 
 def _inputs(request_json: str) -> tuple[Profile, Options]:
@@ -99,7 +109,7 @@ def _stage(name: str, wall_ns: int, duration_ns: int, n_in: int, n_out: int) -> 
 
 
 def run_evaluation(
-    loader: PoolLoader, pool: PoolVersion, request_json: str
+    pool: PoolVersion, request_json: str, blob: bytes | None = None
 ) -> tuple[str, bytes, str]:
     """Score one stored request. Returns JSON texts: the result's counts (pool_size,
     filtered, passed, in that order), the ranked candidates (zlib-compressed JSON), and
@@ -113,7 +123,7 @@ def run_evaluation(
     profile, options = _inputs(request_json)
     stages = [_stage("validate", wall(t), time.perf_counter_ns() - t, 1, 1)]
     t = time.perf_counter_ns()
-    prepared = _pool(loader, pool)
+    prepared = _pool(pool, blob)
     stages.append(_stage("load_pool", wall(t), time.perf_counter_ns() - t, pool.size, pool.size))
     with gc_paused():
         ev = evaluate(prepared, profile, options, clock=time.perf_counter_ns)
@@ -125,7 +135,6 @@ def run_evaluation(
 
 
 def run_trace(
-    loader: PoolLoader,
     pool: PoolVersion,
     request_json: str,
     *,
@@ -133,6 +142,7 @@ def run_trace(
     created_at: str,
     stages_json: str,
     level: str | TracePage,
+    blob: bytes | None = None,
 ) -> bytes:
     """Recompute the audit trace of a completed evaluation, as bytes ready to send: its
     JSON (exactly the DOMAIN.md §8 record; gzip-compressed for `level` "full", plain for
@@ -141,7 +151,7 @@ def run_trace(
     process (`trace_output.trace_bytes`)."""
     profile, options = _inputs(request_json)
     return trace_bytes(
-        _pool(loader, pool),
+        _pool(pool, blob),
         profile,
         options,
         eval_id=eval_id,
@@ -209,7 +219,6 @@ class Scorer:
         job_timeout_seconds: float = DEFAULT_JOB_TIMEOUT_SECONDS,
     ) -> None:
         self.store = store
-        self.loader = store.pool_loader()
         self.processes = processes
         self.job_timeout = job_timeout_seconds
         self.pool: ProcPool | InProcessPool = (
@@ -248,10 +257,27 @@ class Scorer:
             self._pools[key] = pool
         return pool
 
+    async def _with_pool(
+        self, pool: PoolVersion, call: Callable[..., T], job: Job | None = None
+    ) -> T:
+        """Run `call` in a scoring process; one that has not prepared `pool` yet asks
+        for it (PoolNotLoaded), and the call is sent again with the pool's data, read
+        here from the store: scoring processes never open the database themselves."""
+        try:
+            return await self._call(call, None if job is None else self._seconds_left(job))
+        except PoolNotLoaded:
+            blob = await self.store.pool_blob(pool.org_id, pool.pool_id, pool.version)
+            if blob is None:
+                raise JobFailure(
+                    "unknown_pool", f"Pool {pool.pool_id} version {pool.version} is gone"
+                ) from None
+            seconds = None if job is None else self._seconds_left(job)
+            return await self._call(functools.partial(call, blob=blob), seconds)
+
     async def run_job(self, job: Job) -> Outcome:
         pool = await self._pool_version(job)
-        call = functools.partial(run_evaluation, self.loader, pool, job.request)
-        result, candidates, stages = await self._call(call, self._seconds_left(job))
+        call = functools.partial(run_evaluation, pool, job.request)
+        result, candidates, stages = await self._with_pool(pool, call, job)
         return Outcome(result, stages, candidates)
 
     async def warm(self) -> None:
@@ -266,10 +292,17 @@ class Scorer:
         pending = {_label(p): processes for p in pools}
         self.preparing.update(pending)
 
+        blobs: dict[str, bytes | None] = {}
+
+        async def blob(p: PoolVersion) -> bytes | None:
+            if _label(p) not in blobs:  # read once, sent to each process
+                blobs[_label(p)] = await self.store.pool_blob(p.org_id, p.pool_id, p.version)
+            return blobs[_label(p)]
+
         async def warm_process(slot: int) -> None:
             for p in pools:
-                call = functools.partial(prepare, self.loader, p)
                 try:
+                    call = functools.partial(prepare, p, await blob(p))
                     await self._call(call, WARM_TIMEOUT_SECONDS, slot)
                 except Exception as exc:
                     log.warning("scoring_warm_failed", slot=slot, pool=p.pool_id,
@@ -283,13 +316,13 @@ class Scorer:
             await asyncio.gather(*(warm_process(slot) for slot in range(processes)))
         finally:
             self.preparing.difference_update(pending)
+            blobs.clear()
         log.info("scoring_warm", pools=len(pools), processes=self.processes)
 
     async def trace(self, job: Job, level: str | TracePage) -> bytes:
         pool = await self._pool_version(job)
         call = functools.partial(
             run_trace,
-            self.loader,
             pool,
             job.request,
             eval_id=job.id,
@@ -297,7 +330,7 @@ class Scorer:
             stages_json=job.stages or "[]",
             level=level,
         )
-        return await self._call(call)
+        return await self._with_pool(pool, call)
 
     def health(self) -> PoolHealth:
         """The scoring processes as /readyz can show them (`ok`, alive, busy, restarts)."""

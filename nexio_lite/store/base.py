@@ -24,14 +24,6 @@ from nexio_lite.models import (
 )
 
 
-class PoolLoader(Protocol):
-    """A picklable, synchronous reader of pool data, for scoring processes."""
-
-    def load(self, org_id: str, pool_id: str, version: int) -> bytes:
-        """The canonical JSONL bytes of one pool version."""
-        ...
-
-
 class Store(Protocol):
     # lifecycle
     async def open(self) -> None:
@@ -48,7 +40,10 @@ class Store(Protocol):
         a moment ago for a reason that passes, such as a full disk), or None."""
         ...
 
-    def pool_loader(self) -> PoolLoader: ...
+    async def pool_blob(self, org_id: str, pool_id: str, version: int) -> bytes | None:
+        """One pool version's canonical JSONL, zlib-compressed as stored (what the server
+        sends a scoring process that has not prepared it yet), or None."""
+        ...
 
     def subscribe(self, topic: str, callback: Callable[[list[str]], None]) -> None:
         """Wake-ups (store/notify.py): call `callback(ids)` on the event loop after work

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 import pytest
 
@@ -68,9 +69,9 @@ async def test_pool_versions_are_immutable_and_the_latest_is_current(store: Stor
     assert await store.current_pool("acme", "nope") is None
     assert [(p.pool_id, p.version) for p in await store.list_pools("acme")] == [
         ("p", 2), ("q", 1)]  # fmt: skip
-    loader = store.pool_loader()
-    assert loader.load("acme", "p", 1) == b"one\n"
-    assert loader.load("acme", "p", 2) == b"two\n"
+    assert zlib.decompress(await store.pool_blob("acme", "p", 1) or b"") == b"one\n"
+    assert zlib.decompress(await store.pool_blob("acme", "p", 2) or b"") == b"two\n"
+    assert await store.pool_blob("acme", "p", 3) is None
 
 
 async def test_enqueued_job_is_read_back_only_by_its_organization(store: Store) -> None:

@@ -5,7 +5,6 @@ listener, and keep its wake-up payloads under PostgreSQL's limit."""
 from __future__ import annotations
 
 import asyncio
-import pickle
 
 import psycopg
 import pytest
@@ -114,19 +113,6 @@ async def test_the_listener_reconnects_and_wakes_everyone_after_a_lost_connectio
         events = [e["event"] for e in logs if e["event"].startswith("store_listener")]
         assert events.count("store_listener_lost") == 2  # one per store
         assert events.count("store_listener_restored") == 2
-
-
-async def test_the_pool_loader_is_picklable_and_reads_with_its_own_connection(
-    make_postgres_store: MakeStore,
-) -> None:
-    async with opened(make_postgres_store, 1) as (store,):
-        await store.create_org("acme", "whsec_dGVzdA==", NOW)
-        await store.add_pool_version("acme", "p", generator="g", size=1, as_of="2025-06-30",
-                                     sha256="x", data=b'{"a":1}\n', now=NOW)  # fmt: skip
-        loader = pickle.loads(pickle.dumps(store.pool_loader()))
-        assert await asyncio.to_thread(loader.load, "acme", "p", 1) == b'{"a":1}\n'
-        with pytest.raises(StoreError, match="not found"):
-            loader.load("acme", "p", 2)
 
 
 async def test_backup_names_pg_dump(make_postgres_store: MakeStore) -> None:

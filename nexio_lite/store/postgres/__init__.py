@@ -15,13 +15,13 @@ Needs the `postgres` extra: `pip install 'nexio-lite[postgres]'`.
 from __future__ import annotations
 
 from nexio_lite.store.postgres.admin import AdminMixin
-from nexio_lite.store.postgres.core import PostgresBase, PostgresPoolLoader
+from nexio_lite.store.postgres.core import PostgresBase
 from nexio_lite.store.postgres.deliveries import DeliveriesMixin
 from nexio_lite.store.postgres.jobs import JobsMixin
 from nexio_lite.store.postgres.maintenance import MaintenanceMixin
 from nexio_lite.store.postgres.migrate import migrations
 
-__all__ = ["PostgresPoolLoader", "PostgresStore", "migrations"]
+__all__ = ["PostgresStore", "migrations"]
 
 
 class PostgresStore(AdminMixin, JobsMixin, DeliveriesMixin, MaintenanceMixin, PostgresBase):

@@ -16,11 +16,9 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-import attrs
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -62,27 +60,6 @@ def unstorable(*values: str) -> bool:
     SQLite stores them): a lookup by it finds nothing, as it would on SQLite, instead of
     failing (a pool id with a NUL character in a request body is a 422, never a 500)."""
     return any("\x00" in v for v in values)
-
-
-@attrs.frozen
-class PostgresPoolLoader:
-    """Reads pool data with a short-lived synchronous connection (used by scoring
-    processes: picklable, it holds only the connection string)."""
-
-    url: str
-    connect_timeout: int = 10
-
-    def load(self, org_id: str, pool_id: str, version: int) -> bytes:
-        try:
-            with psycopg.connect(
-                self.url, autocommit=True, connect_timeout=self.connect_timeout
-            ) as conn:
-                row = conn.execute(LOAD_POOL, (org_id, pool_id, version)).fetchone()
-        except psycopg.Error as exc:
-            raise translate_error(exc) from exc
-        if row is None:
-            raise StoreError(f"pool {org_id}/{pool_id} v{version} not found")
-        return zlib.decompress(row[0])
 
 
 async def _rollback(conn: Conn) -> None:
@@ -201,8 +178,11 @@ class PostgresBase:
     async def checkpoint(self) -> None:
         """Nothing to do: PostgreSQL keeps its own files (autovacuum, checkpoints)."""
 
-    def pool_loader(self) -> PostgresPoolLoader:
-        return PostgresPoolLoader(self.url, self.connect_timeout)
+    async def pool_blob(self, org_id: str, pool_id: str, version: int) -> bytes | None:
+        if unstorable(pool_id):
+            return None
+        row = await self._read_one(LOAD_POOL, (org_id, pool_id, version))
+        return None if row is None else bytes(row[0])
 
     # ---- plumbing --------------------------------------------------------------------
 

@@ -7,12 +7,12 @@ commit, no waiting window): concurrent submits cost one commit, not one each.
 """
 
 from nexio_lite.store.sqlite.admin import AdminMixin
-from nexio_lite.store.sqlite.core import SqliteBase, SqlitePoolLoader, migrations
+from nexio_lite.store.sqlite.core import SqliteBase, migrations
 from nexio_lite.store.sqlite.deliveries import DeliveriesMixin
 from nexio_lite.store.sqlite.jobs import JobsMixin
 from nexio_lite.store.sqlite.maintenance import MaintenanceMixin
 
-__all__ = ["SqlitePoolLoader", "SqliteStore", "migrations"]
+__all__ = ["SqliteStore", "migrations"]
 
 
 class SqliteStore(AdminMixin, JobsMixin, DeliveriesMixin, MaintenanceMixin, SqliteBase):

@@ -13,7 +13,6 @@ import contextlib
 import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from pathlib import Path
@@ -82,26 +81,6 @@ def migrations() -> list[tuple[int, str, str]]:
             number, _, rest = entry.name.partition("_")
             found.append((int(number), rest.removesuffix(".sql"), entry.read_text("utf-8")))
     return sorted(found)
-
-
-@attrs.frozen
-class SqlitePoolLoader:
-    """Reads pool data straight from the database file (used by scoring processes)."""
-
-    path: str
-
-    def load(self, org_id: str, pool_id: str, version: int) -> bytes:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute(
-                "SELECT data FROM pool_versions WHERE org_id=? AND pool_id=? AND version=?",
-                (org_id, pool_id, version),
-            ).fetchone()
-        finally:
-            conn.close()
-        if row is None:
-            raise StoreError(f"pool {org_id}/{pool_id} v{version} not found")
-        return zlib.decompress(row[0])
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -503,8 +482,12 @@ class SqliteBase:
             return f"a write was refused: {refusal[1]}"
         return None
 
-    def pool_loader(self) -> SqlitePoolLoader:
-        return SqlitePoolLoader(self.path)
+    async def pool_blob(self, org_id: str, pool_id: str, version: int) -> bytes | None:
+        row = await self._read_one(
+            "SELECT data FROM pool_versions WHERE org_id=? AND pool_id=? AND version=?",
+            (org_id, pool_id, version),
+        )
+        return None if row is None else bytes(row[0])
 
     # ---- plumbing --------------------------------------------------------------------
 
