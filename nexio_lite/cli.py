@@ -69,6 +69,12 @@ def _bad_date(value: str) -> NoReturn:
     raise argparse.ArgumentTypeError(f"invalid date {value!r}: use YYYY-MM-DD")
 
 
+def _postgres_url(value: str) -> str:
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"invalid --to {value!r}: use postgresql://…")
+    return value
+
+
 def _size(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_SIZE:
         raise argparse.ArgumentTypeError(f"invalid size {value!r}: 1 to {MAX_SIZE}")
@@ -88,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what this process runs (server.role, default all)")  # fmt: skip
     backup = sub.add_parser("backup", help="a consistent copy of the SQLite database")
     backup.add_argument("dest", help="the new file to write")
+    migrate = sub.add_parser(
+        "migrate-data", help="copy the SQLite database into an empty PostgreSQL database",
+        description="Copy every row of the SQLite database (database.path) into a PostgreSQL "
+        "database that has no nexio_lite tables yet, in one transaction, then compare the row "
+        "counts of every table; after any failure the target is left as it was. The copy is "
+        "one consistent snapshot taken as the command starts, even while a server runs on "
+        "the file, but what a server writes after that moment is not copied: for an exact "
+        "copy, stop every server on the file until the command ends (an --role api server "
+        "too: it still accepts jobs).",
+    )  # fmt: skip
+    migrate.add_argument("--to", type=_postgres_url, required=True, metavar="postgresql://…",
+                         help="the target database (create it first: createdb)")  # fmt: skip
 
     orgs = sub.add_parser("orgs", help="organizations").add_subparsers(dest="action", required=True)
     orgs.add_parser("create", help="create an organization").add_argument("org", type=_org)
@@ -129,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nexio_lite import server
 
             return server.main(settings)
-        lines = asyncio.run(_admin_command(settings, args))
+        if args.command == "migrate-data":
+            from nexio_lite import migrate_data  # needs the postgres extra
+
+            lines = migrate_data.run(settings, args.to)
+        else:
+            lines = asyncio.run(_admin_command(settings, args))
     except (NexioError, OSError) as exc:
         print(f"nexio-lite: {exc}", file=sys.stderr)
         return 1

@@ -218,7 +218,8 @@ class DeliveryService:
                 status = resp.status
                 retry_after = _parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 raw = await resp.content.read(EXCERPT_BYTES)
-                excerpt = raw.decode("utf-8", "replace")
+                # NUL as U+FFFD: the same text on every backend (PostgreSQL text has no NUL)
+                excerpt = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
         except TimeoutError:
             error = "timeout"
         except aiohttp.ClientConnectorError as exc:
