@@ -18,6 +18,7 @@ from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
 from nexio_lite.loopwatch import LoopWatch
 from nexio_lite.maintenance import MaintenanceRunners, SweepScheduler
+from nexio_lite.metrics import make_metrics
 from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
 from nexio_lite.store import make_store
@@ -46,7 +47,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         # gzip body on the event loop, even one whose request is refused.
         handler_args={"auto_decompress": False},
     )
-    app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store))
+    app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store),
+                             metrics=make_metrics(settings.metrics.enabled))  # fmt: skip
     if settings.server.role != "worker":  # a worker's port serves only the ops routes
         app.router.add_post("/api/v1/jobs", jobs.submit_job)
         app.router.add_get("/api/v1/jobs", jobs.list_jobs)
@@ -59,6 +61,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         app.router.add_get("/openapi.json", openapi.openapi_json)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
+    if settings.metrics.enabled:
+        app.router.add_get("/metrics", ops.metrics)
     app.on_shutdown.append(_answer_long_polls)
     app.cleanup_ctx.append(_lifecycle)
     return app
@@ -101,7 +105,7 @@ class _Parts:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.supervisor = Supervisor()
-        self.watch = LoopWatch()
+        self.watch = LoopWatch(svc.metrics)
         self.scorer: Scorer | None = None
         self.sender: DeliveryService | None = None
         self.workers: WorkerPool | None = None
@@ -119,6 +123,7 @@ class _Parts:
         )
         svc.checks = self.checks
         svc.trace = scorer.trace
+        svc.metrics.watch_restarts(scorer.restarts)
         self.watch.start()
         svc.loop_worst_ms = lambda reset: self.watch.reset() if reset else self.watch.worst_ms
         svc.store.subscribe("finished", svc.waiters.finished)
@@ -132,7 +137,7 @@ class _Parts:
         svc, settings = self.svc, self.svc.settings
         sender = self.sender = DeliveryService(
             svc.store, settings.webhooks, settings.base_url,
-            poll_seconds=settings.workers.poll_interval_seconds,
+            poll_seconds=settings.workers.poll_interval_seconds, metrics=svc.metrics,
         )  # fmt: skip
         runners = {EVALUATION: scorer.run_job}
         runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
@@ -145,12 +150,14 @@ class _Parts:
             settings.workers,
             webhook_delay_ms=sender.first_delay_ms,
             leadership=leadership,
+            metrics=svc.metrics,
         )
         app[WORKERS] = workers
         self.warming = asyncio.create_task(scorer.warm(), name="scoring-warm")
         await sender.start(self.supervisor)
         await workers.start(self.supervisor)
-        SweepScheduler(svc.store, settings.retention, leadership=leadership).start(self.supervisor)
+        SweepScheduler(svc.store, settings.retention, leadership=leadership,
+                       metrics=svc.metrics).start(self.supervisor)  # fmt: skip
 
     def checks(self) -> dict[str, dict[str, Any]]:
         """/readyz: every supervised loop, and the scoring processes."""

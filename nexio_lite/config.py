@@ -170,6 +170,13 @@ class LogSettings:
 
 
 @attrs.define
+class MetricsSettings:
+    enabled: bool = setting(
+        True, "serve GET /metrics (Prometheus text format, no auth) and record; false: 404"
+    )
+
+
+@attrs.define
 class Settings:
     server: ServerSettings = attrs.field(factory=ServerSettings)
     database: DatabaseSettings = attrs.field(factory=DatabaseSettings)
@@ -178,6 +185,7 @@ class Settings:
     retention: RetentionSettings = attrs.field(factory=RetentionSettings)
     limits: LimitSettings = attrs.field(factory=LimitSettings)
     log: LogSettings = attrs.field(factory=LogSettings)
+    metrics: MetricsSettings = attrs.field(factory=MetricsSettings)
 
     @property
     def base_url(self) -> str:

@@ -22,6 +22,7 @@ from nexio_lite.errors import Conflict
 from nexio_lite.jsontext import dumps
 from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
+from nexio_lite.metrics import NO_METRICS, Recorder
 from nexio_lite.models import DECAY_SWEEP, METRICS, Job, NewJob, now_ms, random_id
 from nexio_lite.store.base import Store
 from nexio_lite.supervisor import Supervisor
@@ -114,11 +115,13 @@ class SweepScheduler:
         settings: RetentionSettings,
         clock: Callable[[], int] = now_ms,
         leadership: Leadership | None = None,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.leadership = leadership
+        self.metrics = metrics
         self._interval_ms = max(1, int(settings.sweep_interval_hours * 3_600_000))
         # The first sweeps come at the next period boundary, not at start: restarts
         # neither add sweeps nor put them off.
@@ -164,6 +167,7 @@ class SweepScheduler:
             except Conflict:  # another process queued this period's sweep already
                 continue
             queued.append(job.id)
+            self.metrics.job_submitted(DECAY_SWEEP)
             log.info("job_submitted", job_id=job.id, org_id=org_id, type=DECAY_SWEEP,
                      scheduled=True)  # fmt: skip
         return queued

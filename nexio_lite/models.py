@@ -205,3 +205,12 @@ class IdempotencyClaim:
 class SweepCount:
     scanned: int  # terminal evaluation jobs of the organization examined
     affected: int  # of those, the ones older than the cutoff
+
+
+@attrs.frozen
+class QueueStats:
+    """The whole queue as the database holds it now (for the metrics gauges)."""
+
+    jobs: dict[tuple[str, str], int]  # (type, status) -> jobs queued or processing; absent: 0
+    queue_lag_ms: int  # age of the job at the head of the queue; 0 when none is queued
+    deliveries_pending: int  # webhook deliveries not yet delivered nor given up

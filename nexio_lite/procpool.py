@@ -235,6 +235,10 @@ class ProcPool:
             error.__cause__ = RemoteError(reply[2])
         raise error
 
+    def restarts(self) -> dict[str, int]:
+        """Children replaced since start, by reason (`RESTART_REASONS`); cheap."""
+        return dict(self._restarts)
+
     def health(self) -> PoolHealth:
         children = [c for c in self._slots if c is not None and not c.retired]
         return PoolHealth(
@@ -486,8 +490,11 @@ class InProcessPool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
+    def restarts(self) -> dict[str, int]:
+        return dict.fromkeys(RESTART_REASONS, 0)  # a thread is never replaced
+
     def health(self) -> PoolHealth:
-        return PoolHealth(0, 0, 0, 0, 0, dict.fromkeys(RESTART_REASONS, 0))
+        return PoolHealth(0, 0, 0, 0, 0, self.restarts())
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -336,6 +336,10 @@ class Scorer:
         """The scoring processes as /readyz can show them (`ok`, alive, busy, restarts)."""
         return self.pool.health()
 
+    def restarts(self) -> dict[str, int]:
+        """Scoring processes replaced since start, by reason (`died`, `timeout`)."""
+        return self.pool.restarts()
+
     def check(self) -> dict[str, Any]:
         """The /readyz check: the processes' health, and the pools still being prepared
         at start (jobs on those wait for it; the check stays ok)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from nexio_lite.api.ratelimit import RateLimiter
 from nexio_lite.auth import KeyChecker
 from nexio_lite.config import Settings
 from nexio_lite.errors import ApiError
+from nexio_lite.metrics import NO_METRICS, Recorder
 from nexio_lite.models import ApiKey, PoolVersion, now_ms
 from nexio_lite.store.base import Store
 from nexio_lite.waiters import JobWaiters
@@ -29,6 +31,7 @@ class Services:
     trace: Callable[..., Any] | None = None  # async (job, str | TracePage) -> bytes
     loop_worst_ms: Callable[[bool], float] = lambda reset: 0.0
     waiters: JobWaiters = attrs.field(factory=JobWaiters)
+    metrics: Recorder = NO_METRICS  # `Metrics` when `metrics.enabled`
     # (org, pool) -> (expires at, monotonic; current version or None), see current_pool
     pools: dict[tuple[str, str], tuple[float, PoolVersion | None]] = attrs.field(factory=dict)
     # per-key token buckets (API.md §3); None when `limits.requests_per_second_per_key` is 0
@@ -53,6 +56,11 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+# The organization of the request being answered, once its key is accepted (the
+# middleware sets it to None at the start of each request and logs it at the end).
+REQUEST_ORG: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_org", default=None
+)
 POOL_CACHE_SECONDS = 2.0
 
 
@@ -82,6 +90,7 @@ async def authorize(request: web.Request, scope: str) -> ApiKey:
         key = await svc.keys.check(presented, now_ms())
     if key is None:
         raise ApiError(401, "unauthorized", "Invalid or missing API key")
+    REQUEST_ORG.set(key.org_id)
     if svc.limiter is not None:
         _check_rate(svc.limiter, key)
     if scope not in key.scopes:

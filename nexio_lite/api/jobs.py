@@ -203,8 +203,9 @@ async def _submit(
     )
     answer = dumps({"eval_id": job.id, "status": "queued"})
     await svc.store.enqueue(job, None if idem_key is None else (idem_key, answer))
-    log.info("job_submitted", job_id=job.id, org_id=job.org_id, pool=pool.pool_id,
-             pool_version=pool.version)  # fmt: skip
+    svc.metrics.job_submitted(EVALUATION)
+    log.info("job_submitted", job_id=job.id, org_id=job.org_id, type=EVALUATION,
+             pool=pool.pool_id, pool_version=pool.version)  # fmt: skip
     return json_text(answer, status=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
 
 

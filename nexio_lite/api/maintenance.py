@@ -62,6 +62,7 @@ async def submit_maintenance(request: web.Request) -> web.Response:
     job = new_maintenance_job(key.org_id, body["job_type"], bool(body.get("dry_run", False)),
                               body.get("older_than_days"), now_ms())  # fmt: skip
     await svc.store.enqueue(job)
+    svc.metrics.job_submitted(job.type)
     log.info("job_submitted", job_id=job.id, org_id=key.org_id, type=job.type)
     return json_response(
         {"id": job.id, "type": job.type, "status": "queued"},

@@ -1,22 +1,36 @@
-"""Middleware: a request id on every request and log line, and errors as JSON.
+"""Middleware: a request id on every request and log line, errors as JSON, and one
+`http_request` event and metric per request.
 
 Every error leaves as the JSON body of API.md §3: our own `ApiError`s as they are,
 aiohttp's HTTP exceptions translated, and anything unexpected as a 500 `internal` that
 is logged with the request id and never shows a stack trace to the client.
+
+Every request that reaches the application (401s, 404s, 405s and GETs included) is
+answered with `X-Request-Id` (the client's own when it sent a printable one of at most
+64 characters, else a new one; a streamed response sets it before its headers leave,
+see api/traces.py), and is logged once as `http_request` with method, route (the route
+template, `unmatched` when no route matched), status, duration_ms, request_id and org
+(when its API key was accepted), and counted in `nexio_http_requests_total` and
+`nexio_http_request_duration_seconds`. A request whose client went away before the
+answer is logged and counted with status 499.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
+import time
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from nexio_lite.api.context import REQUEST_ORG, SERVICES
 from nexio_lite.api.responses import error_response
 from nexio_lite.errors import ApiError, Unavailable
 from nexio_lite.logs import get_logger
+from nexio_lite.metrics import UNMATCHED
 
 log = get_logger("nexio_lite.api")
 
@@ -57,19 +71,51 @@ def unavailable(exc: Unavailable) -> ApiError:
     )
 
 
+CLIENT_GONE = 499  # the status logged and counted for a request whose client went away
+
+
+def route_template(request: web.Request) -> str:
+    """The template of the route that matched (`/api/v1/jobs/{job_id}`), `UNMATCHED`
+    when none did: a bounded value, never the raw path."""
+    resource = request.match_info.route.resource
+    return UNMATCHED if resource is None else resource.canonical
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id", "")
     if not (0 < len(request_id) <= 64 and request_id.isprintable()):
         request_id = f"req_{_PROCESS_TAG}{next(_counter):x}"
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    REQUEST_ORG.set(None)
+    status = 500
     try:
         response = await _answer(request, handler, request_id)
+        status = response.status
+    except web.HTTPException as exc:  # a redirect: aiohttp sends it
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_GONE
+        raise
     finally:
+        _finished(request, request_id, status, time.perf_counter() - started)
         structlog.contextvars.clear_contextvars()
-    response.headers["X-Request-Id"] = request_id
+    if not response.prepared:  # a streamed response set it itself before sending
+        response.headers["X-Request-Id"] = request_id
     return response
+
+
+def _finished(request: web.Request, request_id: str, status: int, seconds: float) -> None:
+    """The request's `http_request` event and metrics."""
+    route = route_template(request)
+    request.app[SERVICES].metrics.http_request(request.method, route, status, seconds)
+    log.info("http_request", method=request.method, route=route, status=status,
+             duration_ms=round(seconds * 1000, 2), request_id=request_id,
+             org=REQUEST_ORG.get())  # fmt: skip
 
 
 async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:

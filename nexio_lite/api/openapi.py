@@ -493,9 +493,22 @@ def _ops_paths() -> dict[str, Any]:
         {"200": _ok("The document.", {"type": "object"})},
         scope=None,
     )
+    scrape = _operation(
+        "getMetrics",
+        "Prometheus metrics",
+        "Every metric family of the service in the Prometheus text format (0.0.4), on "
+        "every role; the queue gauges are read from the database (at most once a second).",
+        "operations",
+        {"200": {"description": "The metrics.", "headers": _headers(),
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        scope=None,
+        errors=(404,),
+        notes={404: "Metrics are turned off (`metrics.enabled = false`)."},
+    )  # fmt: skip
     return {
         "/healthz": {"get": health},
         "/readyz": {"get": ready},
+        "/metrics": {"get": scrape},
         "/openapi.json": {"get": document},
     }
 

@@ -1,4 +1,4 @@
-"""`/healthz` and `/readyz` (API.md §9): no authentication."""
+"""`/healthz`, `/readyz` and `/metrics` (API.md §9): no authentication."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import web
 from nexio_lite.api.context import services
 from nexio_lite.api.responses import json_response
 from nexio_lite.errors import StoreError
+from nexio_lite.metrics import CONTENT_TYPE, Metrics
 from nexio_lite.store.base import Store
 
 
@@ -39,3 +40,13 @@ async def _database(store: Store) -> dict[str, Any]:
     except StoreError as exc:
         problem = str(exc)
     return {"ok": True} if problem is None else {"ok": False, "error": problem}
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Every metric family in the Prometheus text format; the queue gauges are read from
+    the database first (at most once a second). Routed only when `metrics.enabled`."""
+    svc = services(request)
+    recorder = svc.metrics
+    assert isinstance(recorder, Metrics)
+    await recorder.refresh_queue(svc.store)
+    return web.Response(body=recorder.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -19,6 +19,7 @@ from nexio_lite.models import (
     NewJob,
     Org,
     PoolVersion,
+    QueueStats,
     ReapReport,
     SweepCount,
 )
@@ -165,6 +166,13 @@ class Store(Protocol):
         ...
 
     async def count_jobs(self, status: str | None = None) -> int: ...
+
+    async def queue_stats(self, now: int) -> QueueStats:
+        """The whole queue, whichever process queued it (the metrics gauges): jobs
+        queued and processing by (type, status), the age at `now` of the job at the head
+        of the queue (0 when none is queued), and the pending webhook deliveries. Reads
+        only indexed rows: cheap enough to run at every scrape (the caller caches it)."""
+        ...
 
     # webhook deliveries (the outbox)
     async def add_delivery(self, org_id: str, job_id: str, now: int) -> Delivery:

@@ -4,7 +4,8 @@ pure functions decide. A third backend calls them and copies nothing.
 - `decide_idempotent`: the Idempotency-Key state machine (fresh, replay, in progress,
   reused, and the takeover of a key whose request never finished or that expired);
 - `job_metrics_report`: the arithmetic of the `metrics` maintenance job;
-- `attempts_exhausted_error`: the error body of a job the reaper gives up on.
+- `attempts_exhausted_error`: the error body of a job the reaper gives up on;
+- `queue_stats_from`: the queue gauges from the few counts a backend reads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 
 import attrs
 
-from nexio_lite.models import IdempotencyClaim, IdempotencyState
+from nexio_lite.models import (
+    EVALUATION,
+    JOB_TYPES,
+    IdempotencyClaim,
+    IdempotencyState,
+    QueueStats,
+)
 
 # printf-style, so SQL engines with printf (SQLite) and Python's % format the same text.
 ATTEMPTS_EXHAUSTED = (
@@ -27,6 +34,32 @@ JOB_STATUSES = ("queued", "processing", "completed", "failed")
 def attempts_exhausted_error(attempts: int) -> str:
     """The error JSON of a job failed by the reaper after `attempts` claims."""
     return ATTEMPTS_EXHAUSTED % (attempts, attempts)
+
+
+# ---- queue gauges ----------------------------------------------------------------------
+
+# Job types a backend may count one by one among the queued jobs (SQLite does, through
+# the (org_id, type) index: there are few of them), leaving the rest to evaluations.
+COUNTED_QUEUED_TYPES = tuple(t for t in JOB_TYPES if t != EVALUATION)
+
+
+def queue_stats_from(
+    now: int,
+    queued: int,
+    head_created_at: int | None,
+    deliveries_pending: int,
+    rows: list[tuple[str, str, int]],
+) -> QueueStats:
+    """`QueueStats` from what a backend read: all queued jobs, the creation time of the
+    job at the head of the queue, the pending deliveries, and (type, status, count) rows
+    for the processing jobs and for queued jobs of some types (at least those of
+    `COUNTED_QUEUED_TYPES`): queued jobs not in the rows are counted as evaluations."""
+    jobs = {(job_type, status): int(count) for job_type, status, count in rows if count}
+    rest = queued - sum(n for (_, status), n in jobs.items() if status == "queued")
+    if rest > 0:
+        jobs[(EVALUATION, "queued")] = rest
+    lag = 0 if head_created_at is None else max(0, now - int(head_created_at))
+    return QueueStats(jobs=jobs, queue_lag_ms=lag, deliveries_pending=int(deliveries_pending))
 
 
 # ---- idempotency keys ------------------------------------------------------------------

@@ -58,7 +58,7 @@ class Delivered:
 @attrs.frozen
 class RetryAt:
     """Make the next attempt at `at` (same clock as `now`); `reason` says why the last
-    attempt failed (`receiver_error` is the receiver's 4xx, logged as such)."""
+    attempt failed (`receiver_error` is the receiver's own 4xx, the `reason` of its log event)."""
 
     at: float
     reason: str

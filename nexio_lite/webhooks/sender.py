@@ -23,6 +23,7 @@ from nexio_lite import __version__
 from nexio_lite.config import WebhookSettings
 from nexio_lite.envelope import envelope_bytes
 from nexio_lite.logs import get_logger
+from nexio_lite.metrics import NO_METRICS, Recorder
 from nexio_lite.models import (
     DeliveryAttempt,
     DeliveryClaim,
@@ -54,8 +55,10 @@ class DeliveryService:
         clock: Callable[[], int] = now_ms,
         rng: random.Random | None = None,
         poll_seconds: float = 1.0,
+        metrics: Recorder = NO_METRICS,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.poll_seconds = poll_seconds
         self.settings = settings
         self.base_url = base_url
@@ -170,17 +173,19 @@ class DeliveryService:
                   "attempt": number, "status_code": outcome.status_code, "error": outcome.error,
                   "latency_ms": latency}  # fmt: skip
         if isinstance(decision, Delivered):
-            status, next_at = DeliveryStatus.DELIVERED, None
+            status, next_at, counted = DeliveryStatus.DELIVERED, None, "delivered"
             log.info("webhook_delivered", **fields)
         elif isinstance(decision, RetryAt):
-            status, next_at = DeliveryStatus.PENDING, int(decision.at * 1000)
-            event = "webhook_receiver_error" if decision.reason == "receiver_error" else (
-                "webhook_retry_scheduled")  # fmt: skip
-            log.warning(event, reason=decision.reason, next_attempt_at=next_at, **fields)
+            status, next_at, counted = DeliveryStatus.PENDING, int(decision.at * 1000), "retry"
+            log.warning("webhook_retry_scheduled", reason=decision.reason,
+                        next_attempt_at=next_at, **fields)  # fmt: skip
         else:
             assert isinstance(decision, GiveUp)
-            status, next_at = DeliveryStatus.FAILED, None
+            status, next_at, counted = DeliveryStatus.FAILED, None, "failed"
             log.warning("webhook_given_up", reason=decision.reason, **fields)
+        # `refused`: the guard refused the target's address (no request was sent), whatever
+        # the policy decided next.
+        self.metrics.webhook_attempt("refused" if outcome.error == "refused_address" else counted)
         recorded = await persist(
             lambda: self.store.record_attempt(claim, attempt, status, next_at),
             "webhook_attempt", lambda: self._stopping, delivery_id=d.id,

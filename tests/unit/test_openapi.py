@@ -57,6 +57,7 @@ ENDPOINTS: dict[tuple[str, str], str | None] = {
     ("get", "/traces/{eval_id}"): "traces:read",
     ("get", "/healthz"): None,
     ("get", "/readyz"): None,
+    ("get", "/metrics"): None,
     ("get", "/openapi.json"): None,
 }
 
