@@ -1,6 +1,8 @@
 """nexio_lite benchmark: real `nexio-lite serve` processes on 127.0.0.1, driven from this
 process. Run it through `scripts/bench` (which prepares .venv); `--json` for machine
-output, `--quick` for a smoke run.
+output, `--quick` for a smoke run, `--only PHASES` for some phases alone. The PostgreSQL
+column (phase `postgres`) runs on the server of `BENCH_POSTGRES_URL` (default: 127.0.0.1,
+user postgres, trust auth) in databases it creates and drops; `--no-postgres` skips it.
 
 Every figure is the median of several runs; every load loop is bounded in count and time.
 """
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,13 @@ import bench_refs as refs
 from bench_refs import free_port, pct, receiver_counts, receiver_reset, start_receiver
 
 from nexio_lite.admin import Admin
+from nexio_lite.config import DatabaseSettings
 from nexio_lite.pipeline.evaluate import evaluate
 from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool
 from nexio_lite.pipeline.prepared import prepare_pool
 from nexio_lite.pipeline.request import validate_request
 from nexio_lite.scoring import gc_paused
+from nexio_lite.store import make_store
 from nexio_lite.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,22 +100,88 @@ def tree_rss_mb(pid: int) -> float:
 # ---- a real server ---------------------------------------------------------------------
 
 
+class Database:
+    """The database of a benchmarked service: a SQLite file (`path`), or a PostgreSQL
+    database when `url` is set; read from outside with plain SQL that both accept."""
+
+    def __init__(self, path: str, url: str = "") -> None:
+        self.path = path
+        self.url = url
+        self._pg: Any = None  # one psycopg connection, opened at the first read
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings naming it, for `nexio-lite serve`."""
+        return {
+            "NEXIO_DATABASE_PATH": self.path,
+            **({"NEXIO_DATABASE_URL": self.url} if self.url else {}),
+        }
+
+    def settings(self) -> DatabaseSettings:
+        return DatabaseSettings(url=self.url, path=self.path)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.url:
+            if self._pg is None:
+                import psycopg
+
+                self._pg = psycopg.connect(self.url, autocommit=True)
+            return list(self._pg.execute(sql).fetchall())
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            return list(conn.execute(sql))
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str) -> int:
+        return int(self.rows(sql)[0][0])
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, workdir: Path) -> Iterator[Database]:
+    """A new, empty database of `backend` ("sqlite": a file in `workdir`; "postgres": a
+    database created on the bench's PostgreSQL server and dropped afterwards)."""
+    path = str(workdir / "bench.db")
+    if backend == "sqlite":
+        yield Database(path)
+        return
+    with refs.postgres_database() as url:
+        database = Database(path, url)
+        try:
+            yield database
+        finally:
+            database.close()
+
+
 class Server:
-    def __init__(self, workdir: Path, **env: str) -> None:
+    """One `nexio-lite serve` process; `partners` are the other processes of the same
+    service (sharing its database), stopped with it."""
+
+    def __init__(
+        self, workdir: Path, database: Database | None = None, name: str = "server", **env: str
+    ) -> None:
         self.workdir = workdir
-        self.db = str(workdir / "bench.db")
+        self.database = database or Database(str(workdir / "bench.db"))
+        self.db = self.database.path  # the SQLite file, for the phases that run on SQLite
+        self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEXIO_")}
-        self.env.update(NEXIO_CONFIG=str(workdir / "bench.toml"), NEXIO_DATABASE_PATH=self.db,
-                        NEXIO_LOG_LEVEL="warning", NEXIO_LOG_FORMAT="json")  # fmt: skip
+        self.env.update(NEXIO_CONFIG=str(workdir / "bench.toml"), NEXIO_LOG_LEVEL="warning",
+                        NEXIO_LOG_FORMAT="json", **self.database.env)  # fmt: skip
         self.env.update(env)
         (workdir / "bench.toml").write_text("")
         self.proc: subprocess.Popen[bytes] | None = None
         self.key = ""
+        self.partners: list[Server] = []
 
     async def setup(self) -> None:
-        store = SqliteStore(self.db)
+        store = make_store(self.database.settings())
         await store.open()
         try:
             admin = Admin(store)
@@ -127,21 +197,29 @@ class Server:
 
     async def launch(self) -> None:
         """Start the server process on the prepared database and wait until it is ready."""
-        log = (self.workdir / "server.log").open("ab")
+        log = (self.workdir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - a start, not a wait
             [sys.executable, "-m", "nexio_lite", "serve", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=log, cwd=self.workdir,
         )  # fmt: skip
+        last = "no answer"
         async with aiohttp.ClientSession() as http:
             for _ in range(400):
+                if self.proc.poll() is not None:
+                    last = f"exited with {self.proc.returncode}"
+                    break
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{self.url}/readyz") as r:
                         if r.status == 200:
                             return
+                        last = f"/readyz {r.status}: {await r.text()}"
                 await asyncio.sleep(0.05)
-        raise RuntimeError("server did not start; see " + str(self.workdir / "server.log"))
+        tail = (self.workdir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.name} did not start ({last}); its log ends:\n{tail}")
 
     def stop(self) -> None:
+        for partner in self.partners:
+            partner.stop()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -149,30 +227,41 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
+    def pids(self) -> list[int]:
+        """The server processes of the service (this one and its partners)."""
+        return [s.proc.pid for s in (self, *self.partners) if s.proc is not None]
+
     def statuses(self) -> dict[str, int]:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
-        try:
-            return dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"))
-        finally:
-            conn.close()
+        rows = self.database.rows("SELECT status, count(*) FROM jobs GROUP BY status")
+        return {str(status): int(count) for status, count in rows}
 
     def latencies_ms(self) -> list[float]:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = conn.execute(
-                "SELECT completed_at - created_at FROM jobs WHERE status='completed'"
-            )
-            return [float(r[0]) for r in rows]
-        finally:
-            conn.close()
+        """submit -> completed of each completed job, in arrival order."""
+        rows = self.database.rows(
+            "SELECT completed_at - created_at FROM jobs WHERE status='completed' ORDER BY seq"
+        )
+        return [float(r[0]) for r in rows]
 
 
 @contextlib.asynccontextmanager
-async def running(**env: str) -> AsyncIterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="nexio-bench-") as tmp:
-        server = Server(Path(tmp), **env)
+async def running(
+    backend: str = "sqlite", split: bool = False, **env: str
+) -> AsyncIterator[Server]:
+    """A service on a fresh database of `backend`: one `all` process, or with `split` an
+    `api` process (the one yielded: submit to it) and a `worker` process."""
+    with (
+        tempfile.TemporaryDirectory(prefix="nexio-bench-") as tmp,
+        fresh_database(backend, Path(tmp)) as database,
+    ):
+        role = {"NEXIO_SERVER_ROLE": "api"} if split else {}
+        server = Server(Path(tmp), database, **role, **env)
         try:
-            await server.start()
+            await server.setup()
+            if split:
+                worker = Server(Path(tmp), database, "worker", **env, NEXIO_SERVER_ROLE="worker")
+                server.partners.append(worker)
+                await worker.launch()
+            await server.launch()
             yield server
         finally:
             server.stop()
@@ -197,10 +286,10 @@ async def submit_all(server: Server, n: int, concurrency: int, deadline_s: float
 
 
 async def wait_done(server: Server, n: int, deadline_s: float) -> float:
-    """When n jobs are terminal (checked every 20 ms: a cheap count on the server's file)."""
+    """When n jobs are terminal (checked every 20 ms: a cheap count on its database)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < deadline_s:
-        done = _scalar(server.db, "SELECT count(*) FROM jobs WHERE completed_at IS NOT NULL")
+        done = server.database.scalar("SELECT count(*) FROM jobs WHERE completed_at IS NOT NULL")
         if done >= n:
             return time.perf_counter()
         await asyncio.sleep(0.02)
@@ -242,12 +331,15 @@ def bench_pipeline(sizes: list[int], runs: int) -> dict[str, Any]:
     return out
 
 
-async def bench_end_to_end(processes: int, n: int, repeats: int) -> dict[str, Any]:
+async def bench_end_to_end(
+    processes: int, n: int, repeats: int, backend: str = "sqlite", split: bool = False
+) -> dict[str, Any]:
     """(b) evaluations/s, submit -> completed, the profile mix; and the worst event-loop
-    stall while 200 submissions arrive at once and are scored."""
+    stall while 200 submissions arrive at once and are scored. On `backend`, in one `all`
+    process or (`split`) an `api` process and a `worker` process."""
     rates, stalls, p50s, p99s, peaks = [], [], [], [], [0.0]
     for _ in range(repeats):
-        async with running(NEXIO_WORKERS_PROCESSES=str(processes),
+        async with running(backend, split, NEXIO_WORKERS_PROCESSES=str(processes),
                            NEXIO_WORKERS_CONCURRENCY="32") as server:  # fmt: skip
             await submit_all(server, 20, 20, 30)  # warm: processes spawned, pool loaded
             await wait_done(server, 20, 60)
@@ -276,10 +368,11 @@ async def bench_end_to_end(processes: int, n: int, repeats: int) -> dict[str, An
 
 
 async def _sample_rss(server: Server, peaks: list[float]) -> None:
-    """Keep the largest RSS of the server and its scoring processes, every 100 ms."""
+    """Keep the largest RSS of the server processes and their scoring processes, every
+    100 ms."""
     while True:
-        if server.proc:
-            peaks.append(max(peaks.pop(), tree_rss_mb(server.proc.pid)))
+        total = sum(tree_rss_mb(pid) for pid in server.pids())
+        peaks.append(max(peaks.pop(), total))
         await asyncio.sleep(0.1)
 
 
@@ -566,6 +659,109 @@ async def bench_big_pool(size: int) -> dict[str, Any]:
     }
 
 
+# ---- the PostgreSQL column ---------------------------------------------------------------
+
+PG_SETUPS = {"postgres": False, "postgres_pair": True}  # name -> split into api + worker
+
+
+async def pg_end_to_end_round(n: int) -> dict[str, dict[str, Any]]:
+    """(b) once on PostgreSQL in each setup: one `all` process, then an `api` process and
+    a `worker` process (submissions go to the api process)."""
+    return {
+        name: await bench_end_to_end(2, n, 1, "postgres", split)
+        for name, split in PG_SETUPS.items()
+    }
+
+
+def pg_end_to_end_summary(
+    sqlite_runs: list[dict[str, Any]], pg_rounds: list[dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Medians of each setup and, per setup, the median of the ratios to the SQLite run
+    made beside it (run i of each was measured in turn)."""
+    out: dict[str, Any] = {"sqlite": _median_dicts(sqlite_runs)}
+    for name in PG_SETUPS:
+        runs = [r[name] for r in pg_rounds]
+        out[name] = _median_dicts(runs)
+        ratios = [
+            p["evals_per_s"] / q["evals_per_s"] for p, q in zip(runs, sqlite_runs, strict=True)
+        ]
+        out[f"ratio_{name}_to_sqlite"] = round(_median(ratios), 3)
+    return out
+
+
+async def bench_pg_claim_wakeup(n: int, spacing_s: float = 0.03) -> dict[str, Any]:
+    """ms from a job's acceptance by an `api` process (its created_at) to its claim by a
+    `worker` process (its started_at), on PostgreSQL, the workers polling only every 5 s:
+    `n` jobs submitted one at a time, `spacing_s` apart, so the worker is idle for each."""
+    warm = 5
+    async with running("postgres", True, NEXIO_WORKERS_POLL_INTERVAL_SECONDS="5") as server:
+        await submit_all(server, warm, warm, 30)
+        await wait_done(server, warm, 60)
+        async with aiohttp.ClientSession(headers={"X-API-Key": server.key}) as http:
+            for i in range(n):
+                await post_job(http, server, job_body(i))
+                await asyncio.sleep(spacing_s)
+        await wait_done(server, warm + n, 60)
+        rows = server.database.rows("SELECT started_at - created_at FROM jobs ORDER BY seq")
+    waits = [float(r[0]) for r in rows][warm:]
+    return {"claim_p50_ms": round(pct(waits, 0.5), 1), "claim_p99_ms": round(pct(waits, 0.99), 1),
+            "claim_max_ms": round(max(waits), 1), "samples": len(waits),
+            "poll_interval_s": 5}  # fmt: skip
+
+
+async def pg_claims(quick: bool, runs: int) -> dict[str, Any]:
+    """Jobs claimed and completed per second by 4 processes through the store API, with
+    claim batches of 32 (a worker of that concurrency) and of 500 (the store's largest
+    completion batch); quick: 500 only."""
+    seconds = 0.5 if quick else 3.0
+    batches = (500,) if quick else (32, 500)
+    return {
+        "claims": {
+            f"batch_{b}": await _median_of(
+                lambda b=b: refs.pg_claim_throughput(seconds, batch=b), runs
+            )
+            for b in batches
+        }
+    }
+
+
+async def pg_wakeups(quick: bool) -> dict[str, Any]:
+    """Wake-up latency across processes: store (enqueue -> subscriber) and service
+    (accepted by an api process -> claimed by a worker process; not in quick)."""
+    out = {"wakeup_store": await refs.pg_wakeup_latency(20 if quick else 300)}
+    if not quick:
+        out["wakeup_claim"] = await bench_pg_claim_wakeup(300)
+    return out
+
+
+async def bench_postgres(
+    quick: bool, runs: int, end_to_end: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The PostgreSQL column: `end_to_end` (measured beside SQLite by the caller), claim
+    throughput and wake-up latency."""
+    out: dict[str, Any] = {} if end_to_end is None else {"end_to_end": end_to_end}
+    out.update(await pg_claims(quick, runs))
+    out.update(await pg_wakeups(quick))
+    return out
+
+
+async def postgres_phase(quick: bool) -> dict[str, Any]:
+    """`--only postgres`: the PostgreSQL column with its own SQLite runs beside it."""
+    runs, n = (1, 200) if quick else (3, 1500)
+    sqlite_runs, pg_rounds = [], []
+    for _ in range(runs):
+        sqlite_runs.append(await bench_end_to_end(2, n, 1))
+        pg_rounds.append(await pg_end_to_end_round(n))
+    return await bench_postgres(quick, runs, pg_end_to_end_summary(sqlite_runs, pg_rounds))
+
+
+def require_postgres() -> None:
+    problem = refs.postgres_reachable()
+    if problem:
+        raise SystemExit(f"scripts/bench: {problem}; the PostgreSQL column needs it "
+                         "(--no-postgres skips it)")  # fmt: skip
+
+
 async def bench_idle() -> dict[str, Any]:
     """(e) idle RSS of the server process after start (scoring processes not yet spawned)."""
     async with running() as server:
@@ -576,6 +772,8 @@ async def bench_idle() -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
+    if args.postgres:
+        require_postgres()
     runs = 1 if quick else 3
     secs = 2.0 if quick else 10.0
     r: dict[str, Any] = {
@@ -602,9 +800,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     r["ceiling_insert"] = await _median_of(lambda: refs.ceiling_insert(ceiling_secs), runs)
     n, huey_n = (200, 100) if quick else (1500, 800)
     e2e_runs, huey_runs = [], []
+    pg_rounds: list[dict[str, dict[str, Any]]] = []  # beside each SQLite run (not in quick)
     for _ in range(runs):
         e2e_runs.append(await bench_end_to_end(2, n, 1))
         huey_runs.append(refs.peer_huey(huey_n, True, 120, PROFILES))
+        if args.postgres and not quick:
+            pg_rounds.append(await pg_end_to_end_round(n))
     e2e = r["end_to_end"] = _median_dicts(e2e_runs)
     r["huey_normal"] = _median_dicts(huey_runs)
     r["ratio_end_to_end_to_huey_normal"] = _median(
@@ -632,6 +833,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     r["wal"] = await bench_wal(2000 if quick else 20_000)
     if not quick and not args.no_large:
         r["big_pool"] = await bench_big_pool(99_999)
+    if args.postgres:
+        pg_e2e = pg_end_to_end_summary(e2e_runs, pg_rounds) if pg_rounds else None
+        r["postgres"] = await bench_postgres(quick, runs, pg_e2e)
     r["targets"] = targets(r)
     return r
 
@@ -643,11 +847,20 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
         "big_pool": lambda: bench_big_pool(10_000 if quick else 99_999),
         "trace": lambda: bench_trace(3 if quick else 10),
         "idle": bench_idle,
+        "postgres": lambda: postgres_phase(quick),
+        "postgres_claims": lambda: pg_claims(quick, 1 if quick else 3),
+        "postgres_wakeup": lambda: pg_wakeups(quick),
     }
     unknown = [n for n in names if n not in phases]
     if unknown:
         raise SystemExit(f"unknown phase(s) {unknown}; choose from {sorted(phases)}")
-    return {name: await phases[name]() for name in names}
+    if any(n.startswith("postgres") for n in names):
+        require_postgres()
+    out = {name: await phases[name]() for name in names}
+    pg = {k: v for name, fig in out.items() if name.startswith("postgres") for k, v in fig.items()}
+    if pg:
+        out["targets"] = judge(postgres_targets(pg))
+    return out
 
 
 async def _median_of(make: Any, runs: int) -> dict[str, Any]:
@@ -701,6 +914,39 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if growth is not None:
         rows.append(("pipeline grows no faster than linearly (time ratio / size ratio)",
                      growth, 1.0))  # fmt: skip
+    if r.get("postgres"):
+        rows += postgres_targets(r["postgres"])
+    return judge(rows)
+
+
+def postgres_targets(pg: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """The PostgreSQL goals of issue 9, for the figures that were measured."""
+    rows = []
+    e2e = pg.get("end_to_end")
+    if e2e is not None:
+        rows += [
+            ("PostgreSQL end to end, one process >= 0.9x SQLite's",
+             e2e["ratio_postgres_to_sqlite"], 0.9),
+            ("PostgreSQL end to end, api + worker processes >= 0.9x SQLite's",
+             e2e["ratio_postgres_pair_to_sqlite"], 0.9),
+        ]  # fmt: skip
+    if "claims" in pg:
+        best = max(c["jobs_per_s"] for c in pg["claims"].values())
+        rows.append(("PostgreSQL claims+completions >= 10,000/s (4 processes, store API)",
+                     best, 10_000.0))  # fmt: skip
+    if "wakeup_store" in pg:
+        rows.append(("PostgreSQL wake-up across processes p99 <= 100 ms (enqueue -> subscriber)",
+                     pg["wakeup_store"]["wake_p99_ms"], 100.0))  # fmt: skip
+    claim = pg.get("wakeup_claim")
+    if claim is not None:
+        rows.append(("PostgreSQL wake-up p99 <= 100 ms (accepted by api -> claimed by worker)",
+                     claim["claim_p99_ms"], 100.0))  # fmt: skip
+    return rows
+
+
+def judge(rows: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
+    """Each (target, value, goal) with whether it is met ("at least" when the target
+    says >=, else "at most")."""
     out = []
     for name, value, goal in rows:
         at_least = ">=" in name
@@ -802,6 +1048,8 @@ def print_table(r: dict[str, Any]) -> None:
                      f"{big['trace_html_mb']} MB in {big['trace_html_s']} s; worst loop stall "
                      f"{big['loop_worst_stall_ms']} ms, slowest /healthz "
                      f"{big['healthz_worst_ms']} ms"))  # fmt: skip
+    if r.get("postgres"):
+        rows += postgres_rows(r["postgres"])
     width = max(len(a) for a, _ in rows)
     for a, b in rows:
         print(f"{a:<{width}}  {b}")
@@ -812,11 +1060,43 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"  [{mark}] {t['target']}: {t['value']} (goal {t['goal']})")
 
 
+def postgres_rows(pg: dict[str, Any]) -> list[tuple[str, str]]:
+    """The PostgreSQL column of the table: each figure beside SQLite's where both exist."""
+    rows: list[tuple[str, str]] = [("(l) PostgreSQL, measured in the same run", "")]
+    e2e = pg.get("end_to_end")
+    if e2e is not None:
+        sqlite = e2e["sqlite"]["evals_per_s"]
+        for name, label in (("postgres", "one `all` process"),
+                            ("postgres_pair", "`api` + `worker` processes")):  # fmt: skip
+            fig = e2e[name]
+            rows.append((f"    end to end, {label}",
+                         f"SQLite {sqlite} | PostgreSQL {fig['evals_per_s']} evals/s "
+                         f"({e2e[f'ratio_{name}_to_sqlite']:.2f}x), p99 "
+                         f"{fig['latency_p99_ms']} ms"))  # fmt: skip
+    for name, c in pg["claims"].items():
+        rows.append((f"    claim+complete, {c['processes']} processes, {name.replace('_', ' ')}",
+                     f"{c['jobs_per_s']} jobs/s ({c['via']}; no-op job, "
+                     f"{c['lanes_per_process']} claim loops each)"))  # fmt: skip
+    w = pg["wakeup_store"]
+    rows.append(("    wake-up, enqueue -> subscriber in another process",
+                 f"p50 {w['wake_p50_ms']} ms, p99 {w['wake_p99_ms']} ms "
+                 f"({w['samples']} jobs, {w['lost']} lost)"))  # fmt: skip
+    c = pg.get("wakeup_claim")
+    if c is not None:
+        rows.append(("    wake-up, accepted by api -> claimed by worker",
+                     f"p50 {c['claim_p50_ms']} ms, p99 {c['claim_p99_ms']} ms "
+                     f"(workers poll every {c['poll_interval_s']} s)"))  # fmt: skip
+    return rows
+
+
 if __name__ == "__main__":
+    refs.quiet_logs()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
     parser.add_argument("--no-large", action="store_true", help="skip the 99,999-carrier pool")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false",
+                        help="skip the PostgreSQL column (phase postgres)")  # fmt: skip
     parser.add_argument("--only", help="run just these phases, comma-separated (JSON output)")
     ns = parser.parse_args()
     if ns.only:

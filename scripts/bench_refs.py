@@ -13,6 +13,11 @@ with what it measures. Every load loop is bounded in count and in time.
 - `peer_huey`: end-to-end tasks/s of huey (SqliteHuey, 2 worker processes) running the
   same pipeline function, with huey's defaults and with `synchronous=NORMAL`.
 - `claim_latency`: the cost of `SqliteStore.claim` with a small and a large queued backlog.
+- `pg_claim_throughput`: jobs claimed and completed per second by 4 OS processes, each
+  driving `PostgresStore` directly (no HTTP, no scoring: a no-op job) on one database.
+- `pg_wakeup_latency`: enqueue in one process -> the `jobs` subscriber's callback in
+  another (LISTEN/NOTIFY), p50/p99.
+- `postgres_database`: a fresh PostgreSQL database for one measurement, dropped after.
 - `cpu_calibration`: a fixed pure-Python loop, to tell a slow phase of the machine.
 
 Run alone: `.venv/bin/python scripts/bench_refs.py [PIECE ...]`.
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -33,13 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from nexio_lite.jsontext import dumps
+from nexio_lite.logs import configure as configure_logs
 from nexio_lite.models import NewJob, now_ms, random_id
 from nexio_lite.store.sqlite import SqliteStore
 from nexio_lite.webhooks.signing import new_secret, new_webhook_id, webhook_headers
@@ -535,6 +543,232 @@ async def claim_latency(
     return out
 
 
+# ---- PostgreSQL ---------------------------------------------------------------------------
+
+# The server the PostgreSQL figures are measured on; each measurement makes its own database.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+NOOP_RESULT = '{"ok":true}'
+
+
+def quiet_logs() -> None:
+    """The stores this process opens log warnings and errors only, to stderr (stdout
+    carries the figures)."""
+    configure_logs("warning")
+
+
+def postgres_reachable() -> str | None:
+    """Why the PostgreSQL figures cannot be measured (one line), or None."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed: .venv/bin/pip install -e '.[postgres]'"
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {' '.join(str(exc).split())}"
+    return None
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "nexio_bench") -> Iterator[str]:
+    """The URL of a fresh, empty database on the server of POSTGRES_ADMIN_URL (trust auth
+    on 127.0.0.1 by default; `BENCH_POSTGRES_URL` names another), dropped afterwards
+    WITH (FORCE), whatever is still connected."""
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}_{random_id('', 8).lower()}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def _pg_store_with_org(url: str) -> Any:
+    """An open PostgresStore on `url` (migrated) with the organization CLAIM_ORG."""
+    from nexio_lite.store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    await store.open()
+    await store.create_org(CLAIM_ORG, new_secret(), now_ms())
+    return store
+
+
+def _pg_bulk_queue(url: str, rows: int) -> None:
+    """Insert `rows` queued jobs in one statement (server-side), then ANALYZE."""
+    import psycopg
+
+    now = now_ms()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
+            "created_at, updated_at) SELECT 'eval_bulk' || lpad(g::text, 16, '0'), %s, "
+            "'evaluation', 'queued', %s, 'carriers:all', 1, %s, %s "
+            "FROM generate_series(1, %s) AS g",
+            (CLAIM_ORG, CLAIM_REQUEST, now, now, rows),
+        )
+        conn.execute("ANALYZE jobs")
+
+
+async def _claim_complete_lane(store: Any, batch: int, stop_at: float) -> int:
+    """Claim `batch` jobs, complete each with a no-op result (the completions share one
+    transaction, as the store batches them), until `stop_at` or the queue is empty."""
+    done = 0
+    while time.monotonic() < stop_at:
+        claims = await store.claim(batch, 30_000, now_ms())
+        if not claims:
+            break
+        now = now_ms()
+        results = await asyncio.gather(
+            *(store.complete(c, NOOP_RESULT, None, now, now) for c in claims)
+        )
+        done += sum(results)
+    return done
+
+
+async def _claim_process_main(url: str, barrier: Any, seconds: float, batch: int,
+                              lanes: int) -> tuple[int, float, float]:  # fmt: skip
+    from nexio_lite.store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        await asyncio.to_thread(barrier.wait, 60)  # every process opened: go together
+        t0 = time.monotonic()
+        counts = await asyncio.gather(
+            *(_claim_complete_lane(store, batch, t0 + seconds) for _ in range(lanes))
+        )
+        return sum(counts), t0, time.monotonic()
+    finally:
+        await store.close()
+
+
+def _claim_process(url: str, barrier: Any, out: Any, seconds: float, batch: int,
+                   lanes: int) -> None:  # fmt: skip
+    """One OS process of `pg_claim_throughput`: (jobs completed, start, end) into `out`."""
+    quiet_logs()
+    out.put(asyncio.run(_claim_process_main(url, barrier, seconds, batch, lanes)))
+
+
+async def pg_claim_throughput(
+    seconds: float, processes: int = 4, batch: int = 32, lanes: int = 2, backlog: int = 0
+) -> dict[str, Any]:
+    """Jobs claimed and completed per second (one claim + one completion each) by
+    `processes` OS processes, each with its own PostgresStore and `lanes` claim loops
+    (claim `batch`, complete them with a no-op result), on one fresh database holding
+    `backlog` queued jobs (default: enough for 25,000/s); timed from the moment all
+    processes are open to the last one's end. Checked against the database's count."""
+    backlog = backlog or int(seconds * 25_000) + 10_000
+    ctx = multiprocessing.get_context("spawn")
+    with postgres_database() as url:
+        store = await _pg_store_with_org(url)
+        await store.close()
+        await asyncio.to_thread(_pg_bulk_queue, url, backlog)
+        barrier, out = ctx.Barrier(processes + 1), ctx.Queue()
+        procs = [ctx.Process(target=_claim_process, args=(url, barrier, out, seconds, batch, lanes))
+                 for _ in range(processes)]  # fmt: skip
+        for proc in procs:
+            proc.start()
+        try:
+            await asyncio.to_thread(barrier.wait, 120)
+            results = [await asyncio.to_thread(out.get, True, seconds + 60) for _ in procs]
+        finally:
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+        completed = _pg_scalar(url, "SELECT count(*) FROM jobs WHERE status='completed'")
+    done = sum(r[0] for r in results)
+    if completed != done:
+        raise RuntimeError(f"{done} completions reported, {completed} jobs completed")
+    elapsed = max(r[2] for r in results) - min(r[1] for r in results)
+    return {"jobs_per_s": round(done / elapsed, 1), "jobs": done, "seconds": round(elapsed, 2),
+            "processes": processes, "lanes_per_process": lanes, "batch": batch,
+            "backlog": backlog, "drained": done >= backlog,
+            "via": "store API, no HTTP"}  # fmt: skip
+
+
+def _pg_scalar(url: str, sql: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _subscriber_process(url: str, ready: Any, stop: Any, out: Any) -> None:
+    """The other process of `pg_wakeup_latency`: when each job id was announced to it."""
+    quiet_logs()
+    out.put(asyncio.run(_subscriber_main(url, ready, stop)))
+
+
+async def _subscriber_main(url: str, ready: Any, stop: Any) -> dict[str, float]:
+    from nexio_lite.store.postgres import PostgresStore
+
+    heard: dict[str, float] = {}
+
+    def on_jobs(ids: list[str]) -> None:
+        at = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
+        for job_id in ids:
+            heard.setdefault(job_id, at)
+
+    store = PostgresStore(url)
+    store.subscribe("jobs", on_jobs)
+    await store.open()  # returns once LISTEN is in place
+    try:
+        ready.set()
+        await asyncio.to_thread(stop.wait, 600)
+        return heard
+    finally:
+        await store.close()
+
+
+async def pg_wakeup_latency(samples: int, spacing_s: float = 0.02) -> dict[str, Any]:
+    """ms from the start of `PostgresStore.enqueue` in this process (its commit included)
+    to the `jobs` subscriber's callback in another process (LISTEN/NOTIFY), for
+    `samples` jobs enqueued one at a time, `spacing_s` apart (after 5 warm ones)."""
+    ctx = multiprocessing.get_context("spawn")
+    with postgres_database() as url:
+        store = await _pg_store_with_org(url)
+        ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+        proc = ctx.Process(target=_subscriber_process, args=(url, ready, stop, out))
+        proc.start()
+        try:
+            if not await asyncio.to_thread(ready.wait, 60):
+                raise RuntimeError("the subscriber process did not start")
+            sent = await _enqueue_spaced(store, 5 + samples, spacing_s)
+            await asyncio.sleep(0.25)  # a wake-up later than this counts as lost
+            stop.set()
+            heard = await asyncio.to_thread(out.get, True, 60)
+        finally:
+            stop.set()
+            await store.close()
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    measured = list(sent.items())[5:]
+    lags = [(heard[i] - t) * 1000 for i, t in measured if i in heard]
+    return {"wake_p50_ms": round(pct(lags, 0.5), 2), "wake_p99_ms": round(pct(lags, 0.99), 2),
+            "wake_max_ms": round(max(lags, default=float("nan")), 2), "samples": len(lags),
+            "lost": len(measured) - len(lags)}  # fmt: skip
+
+
+async def _enqueue_spaced(store: Any, n: int, spacing_s: float) -> dict[str, float]:
+    """Enqueue n jobs one at a time; when each enqueue started (monotonic), by job id."""
+    sent: dict[str, float] = {}
+    for _ in range(n):
+        job = NewJob(random_id("eval_"), CLAIM_ORG, "evaluation", CLAIM_REQUEST, now_ms(),
+                     "carriers:all", 1)  # fmt: skip
+        sent[job.id] = time.monotonic()
+        await store.enqueue(job)
+        await asyncio.sleep(spacing_s)
+    return sent
+
+
 # ---- the machine's speed ------------------------------------------------------------------
 
 
@@ -564,10 +798,13 @@ PIECES: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "huey": lambda: asyncio.to_thread(peer_huey, 1000, False, 60.0),
     "huey_normal": lambda: asyncio.to_thread(peer_huey, 1000, True, 60.0),
     "claim": lambda: claim_latency(),
+    "pg_claims": lambda: pg_claim_throughput(3.0),
+    "pg_wakeup": lambda: pg_wakeup_latency(200),
 }
 
 
 async def _main(names: list[str]) -> None:
+    quiet_logs()
     for name in names:
         result = await PIECES[name]()
         print(json.dumps({name: result}), flush=True)

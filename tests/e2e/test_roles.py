@@ -1,26 +1,51 @@
-"""Several real `nexio-lite serve` processes on one SQLite file: an `api` process and a
-`worker` process share the work; `backup` copies the database while they serve."""
+"""Several real `nexio-lite serve` processes on one database (a SQLite file, or a
+PostgreSQL database): an `api` process and a `worker` process share the work, and on
+PostgreSQL the worker hears of a job at once, not at its next poll; several processes
+start at once on a fresh database; `backup` copies a SQLite database while they serve."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
+import statistics
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import psycopg
 
-from .conftest import SEED_BODY, Server, cli_env, demo_key, free_port, run_cli
+from .conftest import (
+    SEED_BODY,
+    Server,
+    cli_env,
+    demo_key,
+    free_port,
+    is_postgres,
+    run_cli,
+)
 
 
-async def test_an_api_process_and_a_worker_process_share_one_sqlite_file(
-    tmp_path: Path, server_factory: type[Server]
+def _split_roles(
+    env: dict[str, str], tmp_path: Path, factory: type[Server]
+) -> tuple[Server, Server]:
+    """An `api` process and a `worker` process on the database of `env` (not started)."""
+    api = factory({**env, "NEXIO_SERVER_ROLE": "api"}, free_port(), tmp_path / "api.log")
+    worker = factory({**env, "NEXIO_SERVER_ROLE": "worker"}, free_port(), tmp_path / "worker.log")
+    return api, worker
+
+
+async def test_an_api_process_and_a_worker_process_share_one_database(
+    tmp_path: Path, db_env: dict[str, str], server_factory: type[Server]
 ) -> None:
-    env = cli_env(tmp_path, NEXIO_WORKERS_POLL_INTERVAL_SECONDS="0.1")
+    """On PostgreSQL the processes poll only every 5 s: the worker hears of new jobs and
+    the api process's long-poll of finished ones by LISTEN/NOTIFY. SQLite polls."""
+    poll = "5" if is_postgres(db_env) else "0.1"
+    env = cli_env(tmp_path, **db_env, NEXIO_WORKERS_POLL_INTERVAL_SECONDS=poll)
     key = await demo_key(env)
-    api = server_factory({**env, "NEXIO_SERVER_ROLE": "api"}, free_port(), tmp_path / "api.log")
-    worker = server_factory({**env, "NEXIO_SERVER_ROLE": "worker"}, free_port(),
-                            tmp_path / "worker.log")  # fmt: skip
+    api, worker = _split_roles(env, tmp_path, server_factory)
     await api.start()
     await worker.start()
     async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
@@ -51,6 +76,46 @@ async def test_an_api_process_and_a_worker_process_share_one_sqlite_file(
                 assert (await resp.json())["status"] == "completed"
     claimed = {e["job_id"] for e in worker.events("job_claimed")}
     assert claimed == set(ids), "the worker process ran every job"
+    assert api.events("job_claimed") == [], "the api process ran none"
+
+
+def _ms(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp).timestamp() * 1000
+
+
+def _wait_ms(job: Mapping[str, Any]) -> float:
+    """created_at -> started_at of a job envelope: how long it waited to be claimed."""
+    return _ms(job["started_at"]) - _ms(job["created_at"])
+
+
+async def test_on_postgres_the_worker_process_claims_a_job_of_the_api_process_long_before_its_poll(
+    tmp_path: Path, postgres_url: str, server_factory: type[Server]
+) -> None:
+    """Each job is submitted to the api process while the worker process is idle, so its
+    wait (created_at -> started_at) is the cross-process wake-up alone: LISTEN/NOTIFY, not
+    the 5 s poll; the api process's long-poll hears of its end the same way."""
+    env = cli_env(tmp_path, NEXIO_DATABASE_URL=postgres_url,
+                  NEXIO_WORKERS_POLL_INTERVAL_SECONDS="5")  # fmt: skip
+    key = await demo_key(env)
+    api, worker = _split_roles(env, tmp_path, server_factory)
+    await asyncio.gather(api.start(), worker.start())
+    waits, answers = [], []
+    async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
+        for i in range(1 + 15):  # the first one warms the scoring processes up
+            body = dict(SEED_BODY, profile=dict(SEED_BODY["profile"], revenue=7_000_000 + i))
+            submitted = time.monotonic()
+            async with http.post(f"{api.url}/api/v1/jobs", json=body) as resp:
+                job_id = (await resp.json())["eval_id"]
+            async with http.get(f"{api.url}/api/v1/jobs/{job_id}?wait=10") as resp:
+                job = await resp.json()
+            assert job["status"] == "completed", job
+            waits.append(_wait_ms(job))
+            answers.append(time.monotonic() - submitted)
+    waits, answers = waits[1:], answers[1:]
+    assert max(waits) < 500, waits  # well under 1 s; the poll would take up to 5 s
+    assert statistics.median(waits) < 100, waits
+    assert max(answers) < 2, answers  # submit -> claimed, scored, long-poll answered
+    assert {e["job_id"] for e in worker.events("job_claimed")} >= {job_id}
     assert api.events("job_claimed") == [], "the api process ran none"
 
 
@@ -96,11 +161,25 @@ async def test_backup_copies_the_database_while_the_server_serves(
     assert "exists" in err
 
 
+def _migration_versions(env: Mapping[str, str]) -> list[int]:
+    """The versions recorded in `schema_migrations`, in the order the rows are stored."""
+    sql = "SELECT version FROM schema_migrations"
+    if is_postgres(env):
+        with psycopg.connect(env["NEXIO_DATABASE_URL"]) as pg:
+            return [v for (v,) in pg.execute(sql)]
+    conn = sqlite3.connect(env["NEXIO_DATABASE_PATH"])
+    try:
+        return [v for (v,) in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
 async def test_three_processes_start_at_once_on_a_fresh_database(
-    tmp_path: Path, server_factory: type[Server]
+    tmp_path: Path, db_env: dict[str, str], server_factory: type[Server]
 ) -> None:
-    """Each migration is applied once, whoever gets there first; all three serve."""
-    env = cli_env(tmp_path, NEXIO_WORKERS_POLL_INTERVAL_SECONDS="0.1")
+    """Each migration is applied once, whoever gets there first; all three serve (on
+    PostgreSQL the CLI's own start, right after, finds nothing left to migrate either)."""
+    env = cli_env(tmp_path, **db_env, NEXIO_WORKERS_POLL_INTERVAL_SECONDS="0.1")
     servers = [server_factory(env, free_port(), tmp_path / f"s{i}.log") for i in range(3)]
     await asyncio.gather(*(s.start() for s in servers))
     key = await demo_key(env)
@@ -111,10 +190,9 @@ async def test_three_processes_start_at_once_on_a_fresh_database(
                 job_id = (await resp.json())["eval_id"]
             async with http.get(f"{server.url}/api/v1/jobs/{job_id}?wait=20") as resp:
                 assert (await resp.json())["status"] == "completed"
-    conn = sqlite3.connect(tmp_path / "nexio.db")
-    try:
-        versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
-    finally:
-        conn.close()
-    assert versions == sorted(set(versions))
-    assert len(versions) >= 5
+    versions = _migration_versions(env)
+    assert sorted(versions) == sorted(set(versions)), "no migration applied twice"
+    assert len(versions) >= (2 if is_postgres(env) else 5)
+    migrated = [e for s in servers for e in s.events("store_migrated")]
+    if is_postgres(env):
+        assert len(migrated) == 1, "one process migrated, the others found it done"

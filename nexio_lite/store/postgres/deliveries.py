@@ -25,7 +25,7 @@ INSERT_DELIVERIES = (
     "INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, created_at, "
     "updated_at, next_attempt_at) "
     "SELECT id, job_id, org_id, webhook_id, url, 'pending', now, now, due FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::bigint[]) "
     "WITH ORDINALITY AS v(id, job_id, org_id, webhook_id, url, now, due, ord) ORDER BY ord "
     f"RETURNING {DELIVERY_COLUMNS}"
 )
@@ -39,13 +39,13 @@ CLAIM_DELIVERIES = (
 RECORD_ATTEMPTS = (
     "UPDATE deliveries d SET status=v.status, attempts=v.number, next_attempt_at=v.next_at, "
     "updated_at=v.updated, lease_until=NULL, claim_token=NULL FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bigint[]) "
+    "%b::text[], %b::text[], %b::text[], %b::int[], %b::bigint[], %b::bigint[]) "
     "AS v(id, token, status, number, next_at, updated) "
     "WHERE d.id=v.id AND d.claim_token=v.token RETURNING d.id"
 )
 INSERT_ATTEMPTS = (
     f"INSERT INTO delivery_attempts (delivery_id, {ATTEMPT_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::int[], %s::bigint[], %s::int[], %s::text[], %s::bigint[], %s::text[])"
+    "%b::text[], %b::int[], %b::bigint[], %b::int[], %b::text[], %b::bigint[], %b::text[])"
 )
 
 # (job_id, org_id, url, now, due) of a delivery to queue

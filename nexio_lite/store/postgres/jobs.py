@@ -26,14 +26,14 @@ CompleteItem = tuple[Claim, str, str | None, bytes | None, int, int]
 INSERT_JOBS = (
     "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, webhook_url, "
     "created_at, updated_at) SELECT id, org_id, type, 'queued', request, pool_id, "
-    "pool_version, webhook_url, created_at, created_at FROM unnest(%s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[]) WITH ORDINALITY "
+    "pool_version, webhook_url, created_at, created_at FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::bigint[]) WITH ORDINALITY "
     "AS v(id, org_id, type, request, pool_id, pool_version, webhook_url, created_at, ord) "
     "ORDER BY ord"
 )
 RECORD_IDEMPOTENT = (
     "UPDATE idempotency_keys k SET job_id=v.job_id, response=v.response "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS v(job_id, response, org, "
+    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS v(job_id, response, org, "
     "key) WHERE k.org_id=v.org AND k.key=v.key"
 )
 CLAIM_JOBS = (
@@ -46,8 +46,8 @@ CLAIM_JOBS = (
 COMPLETE_JOBS = (
     "UPDATE jobs j SET status='completed', result=v.result, stages=v.stages, "
     "candidates=v.candidates, completed_at=v.now, updated_at=v.now, lease_until=NULL, "
-    "claim_token=NULL FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bytea[], %s::bigint[]) AS v(id, token, result, stages, candidates, now) "
+    "claim_token=NULL FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::bytea[], %b::bigint[]) AS v(id, token, result, stages, candidates, now) "
     "WHERE j.id=v.id AND j.claim_token=v.token AND j.status='processing' RETURNING j.id"
 )
 EXPIRED_OUT_OF_ATTEMPTS = (
@@ -56,7 +56,7 @@ EXPIRED_OUT_OF_ATTEMPTS = (
 )
 FAIL_EXHAUSTED = (
     "UPDATE jobs j SET status='failed', error=v.error, completed_at=%s, updated_at=%s, "
-    "lease_until=NULL, claim_token=NULL FROM unnest(%s::bigint[], %s::text[]) AS v(seq, error) "
+    "lease_until=NULL, claim_token=NULL FROM unnest(%b::bigint[], %b::text[]) AS v(seq, error) "
     "WHERE j.seq=v.seq RETURNING j.id, j.org_id, j.webhook_url"
 )
 REQUEUE_EXPIRED = (
