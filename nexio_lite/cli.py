@@ -175,6 +175,19 @@ def _print_lines(lines: list[str]) -> None:
         os.close(devnull)
 
 
+def _need_database(settings: Settings, command: str) -> None:
+    """A command that reads (`keys list`, `pools import`, ...) never creates an empty
+    SQLite file where the configured one is missing: it says where it looked."""
+    path = settings.database.path
+    if command in CREATING_COMMANDS or settings.database.url or os.path.exists(path):
+        return
+    raise UsageError(
+        f"no database at {os.path.abspath(path)}: create one with `nexio-lite demo` or "
+        "`nexio-lite orgs create ORG`, or point database.path (NEXIO_DATABASE_PATH, "
+        "--config) at yours"
+    )
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     server: dict[str, Any] = {}
     if getattr(args, "host", None):
@@ -186,9 +199,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {"server": server} if server else {}
 
 
+# The commands that may start a new database; every other one needs an existing one.
+CREATING_COMMANDS = frozenset({"orgs create", "demo"})
+
+
 async def _admin_command(settings: Settings, args: argparse.Namespace) -> list[str]:
+    command = f"{args.command} {getattr(args, 'action', '')}".strip()
+    _need_database(settings, command)
     async with Admin.open(settings) as admin:
-        command = f"{args.command} {getattr(args, 'action', '')}".strip()
         handler = _HANDLERS[command]
         return await handler(admin, args, settings)
 
@@ -263,12 +281,15 @@ def demo_text(ready: DemoReady, base_url: str) -> list[str]:
         f"carriers, as of {ready.pool.as_of}",
         f"  API key       {ready.api_key}   (shown once; only its hash is stored)",
         "",
-        "Submit the seed's example job:",
-        f"  curl -s -X POST {base_url}/api/v1/jobs -H 'Content-Type: application/json' \\",
-        f"       -H 'X-API-Key: {ready.api_key}' -d '{body}'",
-        "Then poll it (EVAL_ID from the answer), and read its audit trace:",
-        f"  curl -s {base_url}/api/v1/jobs/EVAL_ID -H 'X-API-Key: {ready.api_key}'",
-        f"  curl -s {base_url}/traces/EVAL_ID?level=summary -H 'X-API-Key: {ready.api_key}'",
+        "Submit the seed's example job (the answer holds its eval_id):",
+        f"  KEY='{ready.api_key}'",
+        f"  curl -s -X POST '{base_url}/api/v1/jobs' -H 'Content-Type: application/json' \\",
+        f"       -H \"X-API-Key: $KEY\" -d '{body}'",
+        "Then wait for it and read its audit trace (put the eval_id in EVAL_ID):",
+        f"  curl -s \"{base_url}/api/v1/jobs/$EVAL_ID?wait=30\" -H \"X-API-Key: $KEY\"",
+        f"  curl -s \"{base_url}/traces/$EVAL_ID?level=summary\" -H \"X-API-Key: $KEY\"",
+        "A key for maintenance jobs (scope admin), with the same configuration:",
+        "  nexio-lite keys create --org demo --scopes admin --name admin",
     ]
 
 

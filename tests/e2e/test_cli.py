@@ -59,7 +59,7 @@ async def test_demo_prints_a_key_and_how_to_call(tmp_path: Path) -> None:
     code, out, err = await run_cli(env, "demo")
     assert code == 0, err
     assert re.search(r"nx_live_[0-9A-Za-z]{32}", out)
-    assert "curl -s -X POST http://127.0.0.1:8080/api/v1/jobs" in out
+    assert "curl -s -X POST 'http://127.0.0.1:8080/api/v1/jobs'" in out
     # Running it again keeps the organization and the pool version.
     code, out, err = await run_cli(env, "demo")
     assert code == 0, err
@@ -168,3 +168,35 @@ async def test_keys_create_piped_to_head_1_exits_0_quietly(tmp_path: Path) -> No
     out, err = await asyncio.wait_for(shell.communicate(), 60)
     assert (shell.returncode, err.decode()) == (0, "")
     assert re.fullmatch(r"key_\w+\n", out.decode())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["keys", "list", "--org", "demo"], ["pools", "list", "--org", "demo"],
+     ["keys", "revoke", "key_x"], ["backup", "copy.db"]],
+)  # fmt: skip
+async def test_a_command_that_reads_never_creates_an_empty_database(
+    tmp_path: Path, args: list[str]
+) -> None:
+    env = cli_env(tmp_path)
+    code, _, err = await run_cli(env, *args)
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "no database at" in err
+    assert "nexio-lite demo" in err
+    assert not (tmp_path / "nexio.db").exists()
+
+
+async def test_demo_prints_quoted_commands_and_how_to_make_an_admin_key(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    code, out, _ = await run_cli(env, "demo")
+    assert code == 0
+    lines = [line.strip() for line in out.splitlines()]
+    assert any(line.startswith("KEY='nx_live_") for line in lines)
+    urls = [line for line in lines if line.startswith("curl")]
+    assert all("?" not in line.split("-H")[0] or '"' in line for line in urls), urls
+    assert "nexio-lite keys create --org demo --scopes admin --name admin" in lines
+    # The CLI then sees the demo organization in the same database.
+    code, out, _ = await run_cli(env, "keys", "list", "--org", "demo")
+    assert code == 0
+    assert out.count("\n") == 1
