@@ -14,6 +14,7 @@ from nexio_lite.api.context import SERVICES
 from nexio_lite.models import now_ms
 
 from .conftest import SEED_BODY, World, WorldFactory
+from .receiver import Receiver
 
 # (method, path template, scope) for every authenticated endpoint.
 ENDPOINTS = [
@@ -223,9 +224,12 @@ async def test_bad_list_parameters_are_400(world: World, query: str) -> None:
     assert resp.status == 400
 
 
-async def test_dry_run_counts_exactly_what_the_sweep_then_deletes(world: World) -> None:
-    ids = [await _eval(world, dict(SEED_BODY, webhook_url="https://hooks.example.com/x"))
-           for _ in range(3)]  # fmt: skip
+async def test_dry_run_counts_exactly_what_the_sweep_then_deletes(
+    make_world: WorldFactory, receiver: Receiver
+) -> None:
+    world = await make_world(webhooks={"allow_private_targets": True})
+    hook = receiver.on("/x", 200)  # a local receiver: no traffic leaves this host
+    ids = [await _eval(world, dict(SEED_BODY, webhook_url=hook)) for _ in range(3)]
     for eval_id in ids:
         await world.wait_terminal(eval_id)
 
