@@ -286,8 +286,8 @@ def demo_text(ready: DemoReady, base_url: str) -> list[str]:
         f"  curl -s -X POST '{base_url}/api/v1/jobs' -H 'Content-Type: application/json' \\",
         f"       -H \"X-API-Key: $KEY\" -d '{body}'",
         "Then wait for it and read its audit trace (put the eval_id in EVAL_ID):",
-        f"  curl -s \"{base_url}/api/v1/jobs/$EVAL_ID?wait=30\" -H \"X-API-Key: $KEY\"",
-        f"  curl -s \"{base_url}/traces/$EVAL_ID?level=summary\" -H \"X-API-Key: $KEY\"",
+        f'  curl -s "{base_url}/api/v1/jobs/$EVAL_ID?wait=30" -H "X-API-Key: $KEY"',
+        f'  curl -s "{base_url}/traces/$EVAL_ID?level=summary" -H "X-API-Key: $KEY"',
         "A key for maintenance jobs (scope admin), with the same configuration:",
         "  nexio-lite keys create --org demo --scopes admin --name admin",
     ]
