@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from nexio_lite.logs import get_logger
+from nexio_lite.models import Job, ReapReport
 
 log = get_logger("nexio_lite.store")
 
@@ -30,7 +31,31 @@ TOPICS = ("jobs", "finished", "deliveries")
 Callback = Callable[[list[str]], None]
 
 
-class Notifier:
+class Announces:
+    """What each kind of committed change publishes, in one place for every backend's
+    notifier (which provides `publish`)."""
+
+    def publish(self, topic: str, ids: Iterable[str]) -> None:
+        raise NotImplementedError
+
+    def job_finished(self, job: Job) -> None:
+        """A claimed job was completed or failed: `finished`, and `deliveries` when it
+        has a webhook URL (its delivery row was written in the same transaction)."""
+        self.publish("finished", [job.id])
+        if job.webhook_url:
+            self.publish("deliveries", [job.id])
+
+    def reaped(self, report: ReapReport) -> None:
+        """What the reaper did: requeued jobs, failed jobs, and their deliveries."""
+        if report.requeued:
+            self.publish("jobs", report.requeued)
+        if report.failed:
+            self.publish("finished", report.failed)
+        if report.delivering:
+            self.publish("deliveries", report.delivering)
+
+
+class Notifier(Announces):
     """Subscribers by topic; `publish` calls each with the ids."""
 
     def __init__(self) -> None:

@@ -186,13 +186,8 @@ class JobsMixin(PostgresBase):
         """Completions arriving together share one transaction (see `_complete_jobs`)."""
         done = await self._completions.submit((claim, result, stages, candidates, now, deliver_at))
         if done:
-            self._publish_finished(claim)
+            self.notifier.job_finished(claim.job)
         return done
-
-    def _publish_finished(self, claim: Claim) -> None:
-        self.notifier.publish("finished", [claim.job.id])
-        if claim.job.webhook_url:
-            self.notifier.publish("deliveries", [claim.job.id])
 
     async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
         done = await self._finish(
@@ -204,7 +199,7 @@ class JobsMixin(PostgresBase):
             deliver_at,
         )
         if done:
-            self._publish_finished(claim)
+            self.notifier.job_finished(claim.job)
         return done
 
     async def release(self, claim: Claim, now: int) -> bool:
@@ -246,12 +241,7 @@ class JobsMixin(PostgresBase):
             )
 
         report = await self._run(op)
-        if report.requeued:
-            self.notifier.publish("jobs", report.requeued)
-        if report.failed:
-            self.notifier.publish("finished", report.failed)
-        if report.delivering:
-            self.notifier.publish("deliveries", report.delivering)
+        self.notifier.reaped(report)
         return report
 
     async def count_jobs(self, status: str | None = None) -> int:

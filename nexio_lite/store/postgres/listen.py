@@ -35,7 +35,7 @@ import psycopg
 
 from nexio_lite.logs import get_logger
 from nexio_lite.models import random_id
-from nexio_lite.store.notify import TOPICS, Callback, Notifier
+from nexio_lite.store.notify import TOPICS, Announces, Callback, Notifier
 
 log = get_logger("nexio_lite.store")
 
@@ -99,7 +99,7 @@ def _merge(into: Pending, topic: str, ids: Iterable[str] | None) -> None:
         into[topic] = None
 
 
-class PgNotifier:
+class PgNotifier(Announces):
     """The store's notifier on PostgreSQL: in-process subscribers, a debounced sender of
     NOTIFYs, and one LISTEN connection (see the module docstring)."""
 

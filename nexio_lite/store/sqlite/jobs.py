@@ -139,13 +139,8 @@ class JobsMixin(SqliteBase):
         item = (claim, result, stages, candidates, now, deliver_at)
         done = bool(await self._write(Batched(_complete_jobs, item)))
         if done:
-            self._published_finished(claim)
+            self.notifier.job_finished(claim.job)
         return done
-
-    def _published_finished(self, claim: Claim) -> None:
-        self.notifier.publish("finished", [claim.job.id])
-        if claim.job.webhook_url:
-            self.notifier.publish("deliveries", [claim.job.id])
 
     async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:
         done = await self._finish(
@@ -157,7 +152,7 @@ class JobsMixin(SqliteBase):
             deliver_at,
         )
         if done:
-            self._published_finished(claim)
+            self.notifier.job_finished(claim.job)
         return done
 
     async def release(self, claim: Claim, now: int) -> bool:
@@ -195,12 +190,7 @@ class JobsMixin(SqliteBase):
             )
 
         report: ReapReport = await self._write(op)
-        if report.requeued:
-            self.notifier.publish("jobs", report.requeued)
-        if report.failed:
-            self.notifier.publish("finished", report.failed)
-        if report.delivering:
-            self.notifier.publish("deliveries", report.delivering)
+        self.notifier.reaped(report)
         return report
 
     async def count_jobs(self, status: str | None = None) -> int:
