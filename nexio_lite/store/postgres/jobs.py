@@ -141,7 +141,7 @@ class JobsMixin(PostgresBase):
         return job_from_row(row) if row else None
 
     async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
-        rows = await self._fetch(CLAIM_JOBS, (limit, now + lease_ms, now, now))
+        rows = await self._fetch(CLAIM_JOBS, (limit, now + lease_ms, now, now), flush=False)
         jobs = sorted((job_from_row(r) for r in rows), key=lambda j: j.seq)
         return [Claim(job, job.claim_token or "") for job in jobs]
 
@@ -152,6 +152,7 @@ class JobsMixin(PostgresBase):
             "UPDATE jobs SET lease_until=%s WHERE status='processing' "
             "AND claim_token = ANY(%s) RETURNING id",
             (now + lease_ms, sorted(c.token for c in claims)),
+            flush=False,
         )
         return {r[0] for r in rows}
 
