@@ -332,7 +332,12 @@ def bench_pipeline(sizes: list[int], runs: int) -> dict[str, Any]:
 
 
 async def bench_end_to_end(
-    processes: int, n: int, repeats: int, backend: str = "sqlite", split: bool = False
+    processes: int,
+    n: int,
+    repeats: int,
+    backend: str = "sqlite",
+    split: bool = False,
+    **env: str,
 ) -> dict[str, Any]:
     """(b) evaluations/s, submit -> completed, the profile mix; and the worst event-loop
     stall while 200 submissions arrive at once and are scored. On `backend`, in one `all`
@@ -340,7 +345,7 @@ async def bench_end_to_end(
     rates, stalls, p50s, p99s, peaks = [], [], [], [], [0.0]
     for _ in range(repeats):
         async with running(backend, split, NEXIO_WORKERS_PROCESSES=str(processes),
-                           NEXIO_WORKERS_CONCURRENCY="32") as server:  # fmt: skip
+                           NEXIO_WORKERS_CONCURRENCY="32", **env) as server:  # fmt: skip
             await submit_all(server, 20, 20, 30)  # warm: processes spawned, pool loaded
             await wait_done(server, 20, 60)
             await get_json(server, "/readyz?reset=loop")
@@ -399,11 +404,11 @@ async def load_for(server: Server, seconds: float, concurrency: int) -> dict[str
     }
 
 
-async def bench_submit(seconds: float, repeats: int) -> dict[str, Any]:
+async def bench_submit(seconds: float, repeats: int, **env: str) -> dict[str, Any]:
     """(a) the API path alone: workers disabled, so jobs are accepted and stay queued."""
     runs = []
     for _ in range(repeats):
-        async with running(NEXIO_WORKERS_CONCURRENCY="0") as server:
+        async with running(NEXIO_WORKERS_CONCURRENCY="0", **env) as server:
             await load_for(server, 1.0, 64)  # warm
             runs.append(await load_for(server, seconds, 64))
     return {k: round(_median([r[k] for r in runs]), 2) for k in runs[0]}
@@ -659,6 +664,39 @@ async def bench_big_pool(size: int) -> dict[str, Any]:
     }
 
 
+# ---- what metrics cost --------------------------------------------------------------------
+
+
+async def bench_metrics(quick: bool) -> dict[str, Any]:
+    """Submit and end-to-end throughput with `metrics.enabled` true and false, in turn
+    (on, off, on, off, ...), and the median of the pairwise ratios on/off."""
+    runs, secs, n = (1, 2.0, 200) if quick else (3, 6.0, 1500)
+    submits: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    e2es: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for _ in range(runs):
+        submits.append(tuple([await bench_submit(secs, 1, NEXIO_METRICS_ENABLED=flag)
+                              for flag in ("true", "false")]))  # type: ignore[arg-type]  # fmt: skip
+        e2es.append(tuple([await bench_end_to_end(2, n, 1, NEXIO_METRICS_ENABLED=flag)
+                           for flag in ("true", "false")]))  # type: ignore[arg-type]  # fmt: skip
+    return {
+        "submit_on": _median_dicts([a for a, _ in submits]),
+        "submit_off": _median_dicts([b for _, b in submits]),
+        "ratio_submit_on_to_off": round(_median([a["rps"] / b["rps"] for a, b in submits]), 3),
+        "end_to_end_on": _median_dicts([a for a, _ in e2es]),
+        "end_to_end_off": _median_dicts([b for _, b in e2es]),
+        "ratio_end_to_end_on_to_off": round(
+            _median([a["evals_per_s"] / b["evals_per_s"] for a, b in e2es]), 3
+        ),
+    }
+
+
+def metrics_targets(m: dict[str, Any]) -> list[tuple[str, float, float]]:
+    return [
+        ("submit with metrics on >= 0.97x off", m["ratio_submit_on_to_off"], 0.97),
+        ("end to end with metrics on >= 0.97x off", m["ratio_end_to_end_on_to_off"], 0.97),
+    ]
+
+
 # ---- the PostgreSQL column ---------------------------------------------------------------
 
 PG_SETUPS = {"postgres": False, "postgres_pair": True}  # name -> split into api + worker
@@ -833,6 +871,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     r["wal"] = await bench_wal(2000 if quick else 20_000)
     if not quick and not args.no_large:
         r["big_pool"] = await bench_big_pool(99_999)
+    r["metrics"] = await bench_metrics(quick)
     if args.postgres:
         pg_e2e = pg_end_to_end_summary(e2e_runs, pg_rounds) if pg_rounds else None
         r["postgres"] = await bench_postgres(quick, runs, pg_e2e)
@@ -847,6 +886,7 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
         "big_pool": lambda: bench_big_pool(10_000 if quick else 99_999),
         "trace": lambda: bench_trace(3 if quick else 10),
         "idle": bench_idle,
+        "metrics": lambda: bench_metrics(quick),
         "postgres": lambda: postgres_phase(quick),
         "postgres_claims": lambda: pg_claims(quick, 1 if quick else 3),
         "postgres_wakeup": lambda: pg_wakeups(quick),
@@ -858,8 +898,11 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
         require_postgres()
     out = {name: await phases[name]() for name in names}
     pg = {k: v for name, fig in out.items() if name.startswith("postgres") for k, v in fig.items()}
-    if pg:
-        out["targets"] = judge(postgres_targets(pg))
+    rows = postgres_targets(pg) if pg else []
+    if "metrics" in out:
+        rows += metrics_targets(out["metrics"])
+    if rows:
+        out["targets"] = judge(rows)
     return out
 
 
@@ -914,6 +957,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if growth is not None:
         rows.append(("pipeline grows no faster than linearly (time ratio / size ratio)",
                      growth, 1.0))  # fmt: skip
+    if r.get("metrics"):
+        rows += metrics_targets(r["metrics"])
     if r.get("postgres"):
         rows += postgres_targets(r["postgres"])
     return judge(rows)
@@ -1048,6 +1093,13 @@ def print_table(r: dict[str, Any]) -> None:
                      f"{big['trace_html_mb']} MB in {big['trace_html_s']} s; worst loop stall "
                      f"{big['loop_worst_stall_ms']} ms, slowest /healthz "
                      f"{big['healthz_worst_ms']} ms"))  # fmt: skip
+    mt = r.get("metrics")
+    if mt is not None:
+        rows.append(("(l) metrics on / off", f"submit {mt['submit_on']['rps']} / "
+                     f"{mt['submit_off']['rps']} req/s ({mt['ratio_submit_on_to_off']:.3f}x); "
+                     f"end to end {mt['end_to_end_on']['evals_per_s']} / "
+                     f"{mt['end_to_end_off']['evals_per_s']} evals/s "
+                     f"({mt['ratio_end_to_end_on_to_off']:.3f}x)"))  # fmt: skip
     if r.get("postgres"):
         rows += postgres_rows(r["postgres"])
     width = max(len(a) for a, _ in rows)
