@@ -1,0 +1,192 @@
+"""The body of `POST /api/v1/analysis/screen`, checked and normalized.
+
+`validate_screen_request` collects *every* problem of a parsed body into `Detail`s sorted by
+`(field, code)` (the same records, JSON body parser and top-level message rule as
+`POST /api/v1/jobs`: `nexio_lite.pipeline.request`), or returns a `ScreenRequest`.
+`load_screen_request` rebuilds the request from its stored `normalized` form.
+
+Nulls: every field but `content`, and every field of `context`, counts as absent when it is
+`null`. Unknown keys are reported whatever their value. `webhook_url` is only type-checked
+here and the rule book id is not looked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from nexio_lite.pipeline.request import NOT_AN_OBJECT_MESSAGE, BodyError, Detail
+from nexio_lite.pipeline.schema import LINES, STATES
+
+CONTENT_MAX_CHARS = 65_536
+RULEBOOK_MAX_CHARS = 128
+DEFAULT_RULEBOOK = "rules:default"
+
+MARKETS: tuple[str, ...] = ("admitted", "surplus")
+DOCUMENTS: tuple[str, ...] = ("proposal", "quote", "marketing", "other")
+DEFAULT_DOCUMENT = "other"
+
+FIELDS: tuple[str, ...] = ("content", "context", "rulebook", "webhook_url")
+CONTEXT_FIELDS: tuple[str, ...] = ("state", "line", "market", "document")
+
+_CONTEXT_VALUES: dict[str, frozenset[str]] = {
+    "state": frozenset(STATES),
+    "line": frozenset(LINES),
+    "market": frozenset(MARKETS),
+    "document": frozenset(DOCUMENTS),
+}
+_CONTEXT_ENUM_MESSAGES: dict[str, str] = {
+    "state": "context.state must be a two-letter uppercase USPS code for one of the 50 states "
+    "or DC",
+    "line": "context.line must be one of: " + ", ".join(sorted(LINES)),
+    "market": "context.market must be one of: " + ", ".join(sorted(MARKETS)),
+    "document": "context.document must be one of: " + ", ".join(sorted(DOCUMENTS)),
+}
+
+
+def unknown_rulebook_message(rulebook_id: str) -> str:
+    """The message of the 422 `unknown_rulebook` answer."""
+    return f"Rulebook '{rulebook_id}' not found for your organization"
+
+
+@attrs.frozen(slots=True)
+class ScreenContext:
+    """`context` of a request; None means absent. `document` is never absent (default
+    `other`)."""
+
+    state: str | None = None
+    line: str | None = None
+    market: str | None = None
+    document: str = DEFAULT_DOCUMENT
+
+    def to_dict(self) -> dict[str, str]:
+        """The trace's `context`: the fields given (state, line, market, in that order),
+        then `document` always."""
+        out = {
+            name: value
+            for name, value in (("state", self.state), ("line", self.line), ("market", self.market))
+            if value is not None
+        }
+        out["document"] = self.document
+        return out
+
+
+@attrs.frozen(slots=True)
+class ScreenRequest:
+    """A request that passed every field check (rule book not yet looked up, webhook URL not
+    yet vetted). `rulebook` is the id asked for, `rules:default` when absent. `normalized` is
+    the JSON-ready form to store: `content`, `context` (the given non-null fields in
+    state/line/market/document order; left out when empty), `rulebook`, `webhook_url` (left
+    out when absent)."""
+
+    content: str
+    context: ScreenContext
+    rulebook: str
+    webhook_url: str | None
+    normalized: dict[str, Any]
+
+
+def _unknown(field: str) -> Detail:
+    return Detail(field, "unknown_field", f"{field} is not a recognized field")
+
+
+def _validate_content(content: Any, details: list[Detail]) -> None:
+    if content is None:
+        details.append(Detail("content", "required", "content is required"))
+    elif type(content) is not str:
+        details.append(Detail("content", "type", "content must be a string"))
+    elif not 1 <= len(content) <= CONTENT_MAX_CHARS:
+        details.append(
+            Detail("content", "format", f"content must be 1-{CONTENT_MAX_CHARS} characters")
+        )
+
+
+def _validate_context(context: Any, details: list[Detail]) -> dict[str, str]:
+    """Append the problems of `context`; return its valid non-null fields in canonical
+    order."""
+    if context is None:
+        return {}
+    if type(context) is not dict:
+        details.append(Detail("context", "type", "context must be an object"))
+        return {}
+    valid: dict[str, str] = {}
+    for key, value in context.items():
+        field = f"context.{key}"
+        allowed = _CONTEXT_VALUES.get(key)
+        if allowed is None:
+            details.append(_unknown(field))
+        elif value is None:
+            continue
+        elif type(value) is not str:
+            details.append(Detail(field, "type", f"{field} must be a string"))
+        elif value not in allowed:
+            details.append(Detail(field, "enum", _CONTEXT_ENUM_MESSAGES[key]))
+        else:
+            valid[key] = value
+    return {name: valid[name] for name in CONTEXT_FIELDS if name in valid}
+
+
+def _validate_rulebook(rulebook: Any, details: list[Detail]) -> None:
+    if rulebook is None:
+        return
+    if type(rulebook) is not str:
+        details.append(Detail("rulebook", "type", "rulebook must be a string"))
+    elif not 1 <= len(rulebook) <= RULEBOOK_MAX_CHARS:
+        details.append(
+            Detail("rulebook", "format", f"rulebook must be 1-{RULEBOOK_MAX_CHARS} characters")
+        )
+
+
+def _sort_key(detail: Detail) -> tuple[str, str]:
+    return (detail.field, detail.code)
+
+
+def validate_screen_request(body: object) -> ScreenRequest | list[Detail]:
+    """Validate a parsed `POST /api/v1/analysis/screen` body.
+
+    Guarantees: returns a `ScreenRequest`, or a non-empty list of every problem found,
+    sorted by `(field, code)`, at most one per field. Raises `BodyError` when `body` is not
+    a JSON object (answered as 400 with empty details, like `POST /api/v1/jobs`). Use
+    `nexio_lite.pipeline.request.error_message` for the answer's top-level message.
+    """
+    if type(body) is not dict:
+        raise BodyError(NOT_AN_OBJECT_MESSAGE)
+    details: list[Detail] = [_unknown(key) for key in body if key not in FIELDS]
+    content = body.get("content")
+    _validate_content(content, details)
+    context = _validate_context(body.get("context"), details)
+    rulebook = body.get("rulebook")
+    _validate_rulebook(rulebook, details)
+    webhook_url = body.get("webhook_url")
+    if webhook_url is not None and type(webhook_url) is not str:
+        details.append(Detail("webhook_url", "type", "webhook_url must be a string"))
+    if details:
+        details.sort(key=_sort_key)
+        return details
+    normalized: dict[str, Any] = {"content": content}
+    if context:
+        normalized["context"] = context
+    normalized["rulebook"] = DEFAULT_RULEBOOK if rulebook is None else rulebook
+    if webhook_url is not None:
+        normalized["webhook_url"] = webhook_url
+    return load_screen_request(normalized)
+
+
+def load_screen_request(normalized: Mapping[str, Any]) -> ScreenRequest:
+    """Rebuild the `ScreenRequest` from its stored `normalized` form (e.g. in a worker).
+    The input is not re-validated: pass only what `validate_screen_request` produced."""
+    context = normalized.get("context") or {}
+    return ScreenRequest(
+        content=normalized["content"],
+        context=ScreenContext(
+            state=context.get("state"),
+            line=context.get("line"),
+            market=context.get("market"),
+            document=context.get("document") or DEFAULT_DOCUMENT,
+        ),
+        rulebook=normalized.get("rulebook") or DEFAULT_RULEBOOK,
+        webhook_url=normalized.get("webhook_url"),
+        normalized=dict(normalized),
+    )
