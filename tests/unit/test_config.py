@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nexio_lite.config import describe, load_settings, render_toml
+from nexio_lite.config import Settings, describe, load_settings, render_toml
 from nexio_lite.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,3 +81,14 @@ def test_unknown_environment_variable_is_refused() -> None:
 def test_missing_explicit_config_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(str(tmp_path / "nope.toml"), environ={})
+
+
+def test_missing_default_config_file_means_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a folder without config.toml (the one-file build run anywhere) the built-in
+    defaults apply; only a file named by --config or NEXIO_CONFIG must exist."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}) == Settings()
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"NEXIO_CONFIG": str(tmp_path / "config.toml")})
