@@ -5,7 +5,10 @@ array of carrier objects) or `.csv` (a header row with the §3 columns; lists jo
 `|`; `lines` as `line:appetite|…`; an empty cell is null, or an empty list for the four
 list columns). `parse_pool_file` returns every carrier or raises `PoolImportError` with
 every problem found, each with its 1-based line in the file: nothing partial is returned.
-For a `.json` array the line of a record is the line where its object starts.
+For a `.json` array the line of a record is the line where its object starts. A CSV
+header that is separated by semicolons, tabs or `|` gets one problem saying so rather
+than one per missing column. `PoolImportError.report` words the problems for a person:
+at most `REPORT_LIMIT` of them, then how many more there are.
 
 The carriers of one file share their repeated values: every field but carrier_id, name
 and naic_code holds, across the file, one object per distinct value (one "active", one
@@ -45,18 +48,39 @@ class PoolProblem:
         return self.message if self.line is None else f"line {self.line}: {self.message}"
 
 
+# A file's problems kept in memory (the rest are only counted), and shown to a person.
+KEPT_PROBLEMS = 1_000
+REPORT_LIMIT = 50
+
+
 class PoolImportError(ValueError):
     """A pool file (or record) that cannot be imported.
 
-    `problems` lists every problem found, in file order; `str(err)` is the first one,
-    on one line (e.g. "line 7: max_revenue must be an integer").
+    `problems` lists the problems found, in file order: every one, up to `KEPT_PROBLEMS`
+    for a whole file; `total` counts them all (at least `len(problems)`). `str(err)` is
+    the first one, on one line (e.g. "line 7: max_revenue must be an integer").
     """
 
-    def __init__(self, problems: Sequence[PoolProblem]) -> None:
+    def __init__(self, problems: Sequence[PoolProblem], total: int | None = None) -> None:
         if not problems:
             raise ValueError("PoolImportError needs at least one problem")
         self.problems: list[PoolProblem] = list(problems)
+        self.total: int = max(total or 0, len(self.problems))
         super().__init__(str(self.problems[0]))
+
+    def report(self, source: str, limit: int = REPORT_LIMIT) -> str:
+        """The problems of the file `source` for a person. One problem: one line,
+        `pool.csv: line 7: max_revenue must be an integer; nothing was imported`.
+        Several: a first line with their count, then one indented line each, at most
+        `limit`, then `… and N more problems`."""
+        if self.total == 1:
+            return f"{source}: {self.problems[0]}; nothing was imported"
+        shown = self.problems[:limit]
+        lines = [f"{source}: {self.total:,} problems, nothing was imported:"]
+        lines += [f"  {p}" for p in shown]
+        if self.total > len(shown):
+            lines.append(f"  … and {self.total - len(shown):,} more problems")
+        return "\n".join(lines)
 
 
 # --- field checks (DOMAIN.md §3) ---------------------------------------------------------------
@@ -350,12 +374,18 @@ def format_from_filename(name: str) -> str:
     return suffix
 
 
-def parse_pool_file(data: bytes, fmt: str) -> list[Carrier]:
+Progress = Callable[[int], None]  # called with the number of records read so far
+PROGRESS_EVERY = 1_000  # records between two calls of a `Progress`
+
+
+def parse_pool_file(data: bytes, fmt: str, progress: Progress | None = None) -> list[Carrier]:
     """Every carrier of a pool file, in file order, or PoolImportError with every problem.
 
     `fmt` is "jsonl", "json" or "csv". UTF-8 (a leading BOM is ignored). Besides each
     record's own rules, carrier_id and name must be unique across the file, and the file
-    must hold at least one carrier. Nothing partial is ever returned.
+    must hold at least one carrier. Nothing partial is ever returned. `progress`, when
+    given, is called with the number of records read every `PROGRESS_EVERY` records and
+    once at the end.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown pool file format {fmt!r}: one of {', '.join(FORMATS)}")
@@ -365,21 +395,24 @@ def parse_pool_file(data: bytes, fmt: str) -> list[Carrier]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise PoolImportError([PoolProblem(line, "the file is not valid UTF-8")]) from None
     records = {"jsonl": _jsonl_records, "json": _json_records, "csv": _csv_records}[fmt](text)
-    return _validate_records(records)
+    return _validate_records(records, progress)
 
 
 # A record as read: its line, its fields (None if unreadable) and problems found while reading.
 _Record = tuple[int, Any, list[str]]
 
 
-def _validate_records(records: Iterable[_Record]) -> list[Carrier]:
+def _validate_records(records: Iterable[_Record], progress: Progress | None) -> list[Carrier]:
     carriers: list[Carrier] = []
     problems: list[PoolProblem] = []
+    total = 0  # problems found, kept or not
     first_seen: dict[tuple[str, str], tuple[int, int]] = {}  # (key, value) -> (index, line)
     shared: dict[Any, Any] = {}  # (field, value) -> the one instance of that value
     count = 0
     for line, d, read_problems in records:
         count += 1
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
         values, record_problems = _record_problems(d) if d is not None else ({}, [])
         record_problems = read_problems + record_problems
         for key in ("carrier_id", "name"):
@@ -390,13 +423,18 @@ def _validate_records(records: Iterable[_Record]) -> list[Carrier]:
                         f"{key} {values[key]!r} is already used on line {seen_line}"
                     )
         if record_problems:
-            problems += [PoolProblem(line, p) for p in record_problems]
-        elif not problems:
+            total += len(record_problems)
+            room = KEPT_PROBLEMS - len(problems)
+            problems += [PoolProblem(line, p) for p in record_problems[:room]]
+        elif not total:
             carriers.append(Carrier(**_share(values, shared)))
-    if not count and not problems:
+    if progress is not None:
+        progress(count)
+    if not count and not total:
         problems.append(PoolProblem(1, "the file holds no carriers"))
-    if problems:
-        raise PoolImportError(problems)
+        total = 1
+    if total:
+        raise PoolImportError(problems, total)
     return carriers
 
 
@@ -516,6 +554,10 @@ _CSV_INT = re.compile(r"-?[0-9]+")
 
 def _csv_records(text: str) -> Iterator[_Record]:
     """Rows after the header, as record dicts, each with the line where the row starts."""
+    hint = _delimiter_hint(text[: text.find("\n")] if "\n" in text else text)
+    if hint is not None:
+        yield 1, None, [hint]
+        return
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -532,6 +574,33 @@ def _csv_records(text: str) -> Iterator[_Record]:
             start = reader.line_num + 1
     except csv.Error as exc:
         yield reader.line_num, None, [f"invalid CSV: {exc}"]
+
+
+# Column separators a spreadsheet may have used instead of commas, as a person says them.
+OTHER_DELIMITERS: tuple[tuple[str, str], ...] = (
+    (";", "semicolons"),
+    ("\t", "tabs"),
+    ("|", "'|' characters"),
+)
+
+
+def _known_columns(header_line: str, delimiter: str) -> int:
+    cells = (cell.strip().strip('"') for cell in header_line.split(delimiter))
+    return len(_KEY_SET.intersection(cells))
+
+
+def _delimiter_hint(header_line: str) -> str | None:
+    """One problem for a header whose columns are separated by something other than
+    commas (more column names are found that way than between commas), else None."""
+    by_comma = _known_columns(header_line, ",")
+    for delimiter, name in OTHER_DELIMITERS:
+        found = _known_columns(header_line, delimiter)
+        if found > by_comma and found >= 2:
+            return (
+                f"the header's columns are separated by {name}, not commas: save the file "
+                "as comma-separated CSV (lists inside a cell stay joined with '|')"
+            )
+    return None
 
 
 def _csv_header_problems(header: list[str]) -> list[str]:

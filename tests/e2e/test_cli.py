@@ -200,3 +200,120 @@ async def test_demo_prints_quoted_commands_and_how_to_make_an_admin_key(tmp_path
     code, out, _ = await run_cli(env, "keys", "list", "--org", "demo")
     assert code == 0
     assert out.count("\n") == 1
+
+
+def _bad_csv(tmp_path: Path, rows: int) -> Path:
+    """A CSV of `rows` demo carriers, each with an unknown segment (one problem a row)."""
+    import csv
+    import io
+
+    from nexio_lite.pipeline.carriers_io import write_csv
+    from nexio_lite.pipeline.pool import generate_pool
+
+    table = list(csv.reader(io.StringIO(write_csv(generate_pool(rows)).decode())))
+    column = table[0].index("segment")
+    for row in table[1:]:
+        row[column] = "mega"
+    path = tmp_path / "bad.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(table)
+    return path
+
+
+SEGMENT_PROBLEM = "segment must be one of: national, regional, specialty, program, es"
+
+
+async def test_import_lists_every_problem_by_line_up_to_50_then_a_count(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    await run_cli(env, "orgs", "create", "acme")
+    code, out, err = await run_cli(env, "pools", "import", "--org", "acme", "--pool", "p",
+                                   str(_bad_csv(tmp_path, 60)))  # fmt: skip
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0] == "nexio-lite: bad.csv: 60 problems, nothing was imported:"
+    assert (
+        lines[1] == "  line 2: segment must be one of: national, regional, specialty, program, es"
+    )
+    assert [line.split(":")[0] for line in lines[1:51]] == [f"  line {n}" for n in range(2, 52)]
+    assert lines[51:] == ["  … and 10 more problems"]
+    code, out, _ = await run_cli(env, "pools", "list", "--org", "acme")
+    assert (code, out) == (0, "")
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs")])
+async def test_import_of_a_csv_with_another_delimiter_says_so_in_one_line(
+    tmp_path: Path, delimiter: str, name: str
+) -> None:
+    from nexio_lite.pipeline.carriers_io import write_csv
+    from nexio_lite.pipeline.pool import generate_pool
+
+    env = cli_env(tmp_path)
+    await run_cli(env, "orgs", "create", "acme")
+    text = write_csv(generate_pool(5)).decode()
+    export = tmp_path / "export.csv"
+    export.write_text(text.replace(",", delimiter))  # as a spreadsheet in another locale saves it
+    code, _, err = await run_cli(env, "pools", "import", "--org", "acme", "--pool", "p",
+                                 str(export))  # fmt: skip
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"nexio-lite: export.csv: line 1: the header's columns are separated "
+                          f"by {name}, not commas")  # fmt: skip
+    assert err.rstrip().endswith("; nothing was imported")
+
+
+async def _run_with_terminal_stderr(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI with a pseudo-terminal as its stderr; (exit code, stdout, what the
+    terminal showed)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexio_lite", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+
+    def read_terminal() -> bytes:
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                return shown
+            if not chunk:
+                return shown
+            shown += chunk
+
+    shown, (out, _) = await asyncio.gather(
+        asyncio.to_thread(read_terminal), asyncio.wait_for(proc.communicate(), 60)
+    )
+    os.close(master)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), shown.decode()
+
+
+async def test_long_pool_work_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    await run_cli(env, "orgs", "create", "acme")
+    code, out, shown = await _run_with_terminal_stderr(
+        env, "pools", "demo", "--org", "acme", "--pool", "big", "--size", "3000"
+    )
+    assert code == 0, shown
+    assert out.startswith("big version 1: 3000 carriers")
+    assert "pools demo: generating 3,000 carriers" in shown
+    assert "pools demo: storing 3,000 carriers as big" in shown
+    assert shown.endswith("\r")  # the line is erased at the end
+
+    from nexio_lite.pipeline.carriers_io import write_csv
+    from nexio_lite.pipeline.pool import generate_pool
+
+    (tmp_path / "pool.csv").write_bytes(write_csv(generate_pool(2500)))
+    args = ("pools", "import", "--org", "acme", "--pool", "mine", str(tmp_path / "pool.csv"))
+    code, out, shown = await _run_with_terminal_stderr(env, *args)
+    assert code == 0, shown
+    assert "pools import: checking pool.csv: 2,000 carriers read" in shown
+    assert "pools import: storing 2,500 carriers as mine" in shown
+    # Not a terminal (a pipe, a log file): nothing but the result.
+    code, out, err = await run_cli(env, *args[:5], "again", args[-1])
+    assert (code, err) == (0, "")
+    assert out.startswith("imported again version 1: 2500 carriers")

@@ -14,7 +14,9 @@ import pytest
 
 from nexio_lite.pipeline.carriers_io import (
     FIELD_CHECKS,
+    KEPT_PROBLEMS,
     KEYS,
+    PROGRESS_EVERY,
     PoolImportError,
     PoolProblem,
     carrier_from_dict,
@@ -346,3 +348,99 @@ def test_format_from_filename_refuses_other_extensions(name: str) -> None:
 def test_unknown_format_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="format"):
         parse_pool_file(b"", "xml")
+
+
+# --- reports for a person -------------------------------------------------------------------
+
+
+def test_a_report_of_one_problem_is_one_line(rows: list[dict[str, Any]]) -> None:
+    rows[1]["max_revenue"] = "lots"
+    with pytest.raises(PoolImportError) as info:
+        parse_pool_file(jsonl(rows), "jsonl")
+    assert info.value.total == 1
+    assert info.value.report("pool.jsonl") == (
+        "pool.jsonl: line 2: max_revenue must be an integer; nothing was imported"
+    )
+
+
+SEGMENT_PROBLEM = "segment must be one of: national, regional, specialty, program, es"
+
+
+def test_a_report_lists_50_problems_with_their_lines_then_a_count(pool: list[Carrier]) -> None:
+    rows = [carrier_to_dict(c) for c in pool[:60]]
+    for row in rows:
+        row["segment"] = "mega"
+    rows[9]["rate_index"] = "cheap"  # a second problem on line 10
+    with pytest.raises(PoolImportError) as info:
+        parse_pool_file(jsonl(rows), "jsonl")
+    lines = info.value.report("pool.jsonl").splitlines()
+    assert lines[0] == "pool.jsonl: 61 problems, nothing was imported:"
+    assert lines[1] == f"  line 1: {SEGMENT_PROBLEM}"
+    assert lines[11] == "  line 10: rate_index must be an integer"
+    assert len(lines) == 1 + 50 + 1
+    assert lines[50].startswith("  line 49: ")
+    assert lines[-1] == "  … and 11 more problems"
+
+
+def test_a_report_of_at_most_the_limit_has_no_count(rows: list[dict[str, Any]]) -> None:
+    rows[0]["status"] = "x"
+    rows[4]["status"] = "y"
+    with pytest.raises(PoolImportError) as info:
+        parse_pool_file(jsonl(rows), "jsonl")
+    assert info.value.report("p.jsonl", limit=2).splitlines() == [
+        "p.jsonl: 2 problems, nothing was imported:",
+        "  line 1: status must be one of: active, runoff",
+        "  line 5: status must be one of: active, runoff",
+    ]
+
+
+def test_problems_kept_in_memory_are_capped_but_all_are_counted(pool: list[Carrier]) -> None:
+    rows = [carrier_to_dict(c) for c in pool[:400]]
+    for row in rows:
+        row.update(segment="x", status="x", access="x")
+    with pytest.raises(PoolImportError) as info:
+        parse_pool_file(jsonl(rows), "jsonl")
+    assert len(info.value.problems) == KEPT_PROBLEMS
+    assert info.value.total == 1200
+    assert info.value.report("p.jsonl").endswith("  … and 1,150 more problems")
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs"), ("|", "'|' characters")]
+)
+def test_a_csv_header_with_another_delimiter_gets_one_hint(
+    pool: list[Carrier], delimiter: str, name: str
+) -> None:
+    """A spreadsheet saved with semicolons (or tabs, or '|') would otherwise get 32
+    "missing column" problems; it gets one line that says what to do."""
+    text = write_csv(pool[:3]).decode()
+    header, *lines = text.splitlines()
+    data = "\n".join([header.replace(",", delimiter), *lines]).encode()
+    assert problems_of(data, "csv") == [
+        f"line 1: the header's columns are separated by {name}, not commas: save the file "
+        "as comma-separated CSV (lists inside a cell stay joined with '|')"
+    ]
+
+
+def test_a_quoted_semicolon_header_gets_the_hint_too(pool: list[Carrier]) -> None:
+    header, *lines = write_csv(pool[:1]).decode().splitlines()
+    quoted = ";".join(f'"{name}"' for name in header.split(","))
+    problems = problems_of("\r\n".join([quoted, *lines]).encode(), "csv")
+    assert len(problems) == 1
+    assert "separated by semicolons" in problems[0]
+
+
+def test_a_comma_header_missing_columns_gets_no_delimiter_hint(pool: list[Carrier]) -> None:
+    data = write_csv(pool[:2]).replace(b"name,", b"", 1)
+    problems = problems_of(data, "csv")
+    assert problems[0] == "line 1: column name is missing from the header"
+    assert not any("separated by" in p for p in problems)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_progress_is_reported_every_thousand_records_and_at_the_end(
+    pool: list[Carrier], fmt: str
+) -> None:
+    seen: list[int] = []
+    assert len(parse_pool_file(WRITERS[fmt](pool[:1500]), fmt, seen.append)) == 1500
+    assert seen == [PROGRESS_EVERY, 1500]
