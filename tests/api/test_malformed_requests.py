@@ -5,7 +5,6 @@ numbers in the query, and Idempotency-Key bodies that differ only in a value's t
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import gzip
 import json
@@ -19,10 +18,6 @@ from .conftest import SEED_BODY, World, WorldFactory
 from .test_submit import error_of
 
 PROFILE_WITH_RATIO = dict(SEED_BODY["profile"], loss_ratio=0.5)
-
-
-def _cursor(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 async def _post_raw(world: World, raw: bytes, **headers: str) -> Any:
@@ -154,10 +149,9 @@ async def test_a_body_that_arrives_in_time_is_read_whole(make_world: WorldFactor
 
 @pytest.mark.parametrize(
     "cursor",
-    [_cursor("v1:9223372036854775808"),  # 2^63: beyond SQLite's INTEGER
-     _cursor("v1:99999999999999999999"), _cursor("v1:" + "9" * 5000), _cursor("v1:0"),
-     _cursor("v1:-1"), _cursor("v1:01"), _cursor("v1:+1"), _cursor("v1:1 "),
-     _cursor("v1:\u0663"), _cursor("v2:1"), "A" * 5000, "\u00e9", "djE6MQ!", ""],
+    ["v1.9223372036854775808",  # 2^63: beyond SQLite's INTEGER
+     "v1." + "9" * 19, "v1." + "9" * 5000, "v1.0", "v1.-1", "v1.01", "v1.+1", "v1.1 ",
+     "v1.\u0663", "v2.1", "v1:1", "djE6MQ", "A" * 5000, "\u00e9", ""],
 )  # fmt: skip
 async def test_a_cursor_that_is_not_a_valid_sequence_number_is_400(
     world: World, cursor: str
@@ -168,8 +162,8 @@ async def test_a_cursor_that_is_not_a_valid_sequence_number_is_400(
     assert err["message"].startswith("cursor is not valid")
 
 
-async def test_the_largest_sequence_number_is_a_valid_cursor(world: World) -> None:
-    url = f"/api/v1/jobs?cursor={_cursor('v1:9223372036854775807')}"
+async def test_the_largest_cursor_is_valid(world: World) -> None:
+    url = "/api/v1/jobs?cursor=v1." + "9" * 18  # the largest the cursor's pattern allows
     resp = await world.client.get(url, headers=world.headers())
     assert resp.status == 200
 

@@ -49,11 +49,12 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 ENDPOINTS: dict[tuple[str, str], str | None] = {
     ("post", "/api/v1/jobs"): "jobs:write",
     ("get", "/api/v1/jobs"): "jobs:read",
-    ("get", "/api/v1/jobs/{id}"): "jobs:read",
-    ("get", "/api/v1/jobs/{id}/deliveries"): "jobs:read",
-    ("post", "/api/v1/jobs/{id}/deliveries/redeliver"): "jobs:write",
+    ("get", "/api/v1/jobs/{job_id}"): "jobs:read",
+    ("get", "/api/v1/jobs/{job_id}/deliveries"): "jobs:read",
+    ("post", "/api/v1/jobs/{job_id}/deliveries/redeliver"): "jobs:write",
     ("post", "/api/v1/maintenance/jobs"): "admin",
     ("get", "/api/v1/pools"): "jobs:read",
+    ("get", "/api/v1/rulebooks"): "jobs:read",
     ("get", "/traces/{eval_id}"): "traces:read",
     ("get", "/healthz"): None,
     ("get", "/readyz"): None,
@@ -182,10 +183,7 @@ def test_every_error_response_uses_the_shared_error_schema(doc: dict[str, Any]) 
             if not ("400" <= status <= "599") or status == "503":
                 continue
             schema = deref(doc, response)["content"]["application/json"]["schema"]
-            assert schema["$ref"] in (
-                "#/components/schemas/Error",
-                "#/components/schemas/ValidationError",
-            ), (method, path, status)
+            assert schema["$ref"] == "#/components/schemas/Error", (method, path, status)
             assert "500" in op["responses"], (method, path)
 
 
@@ -194,7 +192,7 @@ def test_documented_headers(doc: dict[str, Any]) -> None:
     accepted = submit["responses"]["202"]["headers"]
     assert {"Location", "Idempotent-Replayed", "X-Request-Id"} <= set(accepted)
     assert any(p["name"] == "Idempotency-Key" for p in submit["parameters"] if "name" in p)
-    get_job = doc["paths"]["/api/v1/jobs/{id}"]["get"]
+    get_job = doc["paths"]["/api/v1/jobs/{job_id}"]["get"]
     assert "Retry-After" in get_job["responses"]["200"]["headers"]
     too_many = doc["components"]["responses"]["TooManyRequests"]
     assert "Retry-After" in too_many["headers"]
@@ -256,13 +254,17 @@ def test_request_schema_refuses_what_the_server_refuses(
     assert isinstance(details, list)
     assert not validator(doc, "SubmitJobRequest").is_valid(body)
     error = ApiError(400, "invalid_request", error_message(details), [d.to_dict() for d in details])
-    assert_valid(doc, "ValidationError", error.body())
+    assert_valid(doc, "Error", error.body())
 
 
 def test_error_bodies_match_the_error_schema(doc: dict[str, Any]) -> None:
     assert_valid(doc, "Error", ApiError(401, "unauthorized", "Invalid or missing API key").body())
-    assert_valid(doc, "Error", ApiError(409, "conflict", "busy", {"job": "x"}).body())  # type: ignore[arg-type]
+    detail = {"field": "limit", "code": "range", "message": "limit must be between 1 and 100"}
+    assert_valid(doc, "Error", ApiError(400, "invalid_request", "bad", [detail]).body())
     assert not validator(doc, "Error").is_valid({"error": {"code": "x", "message": "y"}})
+    # `details` is a list of typed details, never a free-form object
+    bad = {"error": {"code": "conflict", "message": "busy", "details": {"job": "x"}}}
+    assert not validator(doc, "Error").is_valid(bad)
 
 
 def _job(status: JobStatus, **fields: Any) -> Job:
