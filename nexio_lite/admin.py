@@ -1,4 +1,4 @@
-"""Administrative operations behind the CLI: organizations, keys and pools.
+"""Administrative operations behind the CLI: organizations, keys, pools and rule books.
 
 Each runs against the same Store as the server; changes made while the server runs
 reach it within seconds (key lookups are cached for at most 2 s; a job is scored
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,7 +18,15 @@ import attrs
 from nexio_lite.auth import hash_key, new_api_key
 from nexio_lite.config import Settings
 from nexio_lite.errors import Conflict, NexioError, NotFound
-from nexio_lite.models import DEFAULT_SCOPES, ApiKey, Org, PoolVersion, now_ms, random_id
+from nexio_lite.models import (
+    DEFAULT_SCOPES,
+    ApiKey,
+    Org,
+    PoolVersion,
+    RulebookVersion,
+    now_ms,
+    random_id,
+)
 from nexio_lite.pipeline.carriers_io import (
     PoolImportError,
     format_from_filename,
@@ -35,10 +43,19 @@ from nexio_lite.pipeline.pool import (
 from nexio_lite.pipeline.schema import Carrier
 from nexio_lite.store import make_store
 from nexio_lite.store.base import Store
+from nexio_lite.verticals.screen import (
+    MODEL_RULEBOOK_ID,
+    Rulebook,
+    RulebookError,
+    RulebookProblem,
+    load_rulebook,
+    model_rulebook,
+)
 from nexio_lite.webhooks.signing import new_secret
 
 DEMO_ORG = "demo"
 IMPORTED_GENERATOR = "import"
+RULEBOOK_REPORT_LIMIT = 50  # problems of a rule book file listed one per line, then a count
 
 
 @attrs.frozen
@@ -47,6 +64,37 @@ class DemoReady:
     webhook_secret: str
     api_key: str
     pool: PoolVersion
+    rulebook: RulebookVersion | None = None
+
+
+@attrs.frozen
+class RulebookImport:
+    """What a rule book import did: `version` is the current version now; `created` is
+    False when the content was exactly the current version's (no new version was made)."""
+
+    version: RulebookVersion
+    created: bool
+
+
+class RulebookFileError(NexioError):
+    """A rule book file that cannot be imported; the message lists every problem with its
+    JSON path (`rulebook_report`). Nothing was imported."""
+
+
+def rulebook_report(
+    source: str, problems: Sequence[RulebookProblem], limit: int = RULEBOOK_REPORT_LIMIT
+) -> str:
+    """The problems of the rule book file `source` for a person. One problem: one line,
+    `rules.json: rules[9].cites[0]: ...; nothing was imported`. Several: a first line with
+    their count, then one indented line each (`path: message`), at most `limit`, then
+    `… and N more problems`."""
+    if len(problems) == 1:
+        return f"{source}: {problems[0]}; nothing was imported"
+    lines = [f"{source}: {len(problems):,} problems, nothing was imported:"]
+    lines += [f"  {p}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"  … and {len(problems) - limit:,} more problems")
+    return "\n".join(lines)
 
 
 class Admin:
@@ -135,16 +183,54 @@ class Admin:
                         size: int = DEMO_SIZE) -> PoolVersion:  # fmt: skip
         return await self.add_pool(org_id, pool_id, generate_pool(size), GENERATOR, DEMO_AS_OF)
 
+    async def list_rulebooks(self, org_id: str) -> list[RulebookVersion]:
+        await self._org(org_id)
+        return await self.store.list_rulebooks(org_id)
+
+    async def add_rulebook(
+        self, org_id: str, rulebook_id: str, rulebook: Rulebook
+    ) -> RulebookImport:
+        """Store a checked rule book as a new immutable version of `rulebook_id`, unless
+        the current version already holds exactly this content (the same sha256)."""
+        await self._org(org_id)
+        before = await self.store.current_rulebook(org_id, rulebook_id)
+        version = await self.store.import_rulebook(
+            org_id, rulebook_id, canonical=rulebook.canonical, sha256=rulebook.sha256,
+            rules=len(rulebook.rules), regulations=len(rulebook.regulations), now=now_ms(),
+        )  # fmt: skip
+        return RulebookImport(version, before is None or before.version != version.version)
+
+    async def import_rulebook_file(
+        self, org_id: str, rulebook_id: str, path: Path
+    ) -> RulebookImport:
+        """Check the rule book file at `path` and import it; RulebookFileError lists every
+        problem (with its JSON path) and nothing is imported."""
+        await self._org(org_id)  # an unknown organization is refused before any work
+        data = await asyncio.to_thread(path.read_bytes)
+        try:
+            rulebook = await asyncio.to_thread(load_rulebook, data)
+        except RulebookError as exc:
+            raise RulebookFileError(rulebook_report(path.name, exc.problems)) from None
+        return await self.add_rulebook(org_id, rulebook_id, rulebook)
+
+    async def demo_rulebook(
+        self, org_id: str, rulebook_id: str = MODEL_RULEBOOK_ID
+    ) -> RulebookImport:
+        """The model rule book of SCREEN.md §6, as `rulebook_id`."""
+        return await self.add_rulebook(org_id, rulebook_id, model_rulebook())
+
     async def backup(self, dest: str) -> int:
         """A consistent copy of the database at `dest` (a new file); its size in bytes."""
         return await self.store.backup(dest)
 
     async def demo(self) -> DemoReady:
-        """Org `demo` (kept if it exists), a new key, and the demo pool."""
+        """Org `demo` (kept if it exists), a new key, the demo pool and the model rule
+        book."""
         try:
             org = await self.create_org(DEMO_ORG)
         except Conflict:
             org = await self._org(DEMO_ORG)
         _, secret = await self.create_key(DEMO_ORG, None, "demo")
         pool = await self.demo_pool(DEMO_ORG)
-        return DemoReady(org.id, org.webhook_secret, secret, pool)
+        rulebook = await self.demo_rulebook(DEMO_ORG)
+        return DemoReady(org.id, org.webhook_secret, secret, pool, rulebook.version)

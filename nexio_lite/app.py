@@ -9,7 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from nexio_lite.api import deliveries, jobs, maintenance, openapi, ops, traces
+from nexio_lite import console
+from nexio_lite.api import routes
 from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
 from nexio_lite.auth import KeyChecker
@@ -49,20 +50,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     )
     app[SERVICES] = Services(settings=settings, store=store, keys=KeyChecker(store),
                              metrics=make_metrics(settings.metrics.enabled))  # fmt: skip
-    if settings.server.role != "worker":  # a worker's port serves only the ops routes
-        app.router.add_post("/api/v1/jobs", jobs.submit_job)
-        app.router.add_get("/api/v1/jobs", jobs.list_jobs)
-        app.router.add_post("/api/v1/maintenance/jobs", maintenance.submit_maintenance)
-        app.router.add_get("/api/v1/pools", maintenance.list_pools)
-        app.router.add_get("/api/v1/jobs/{job_id}", jobs.get_job)
-        app.router.add_get("/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries)
-        app.router.add_post("/api/v1/jobs/{job_id}/deliveries/redeliver", deliveries.redeliver)
-        app.router.add_get("/traces/{eval_id}", traces.get_trace)
-        app.router.add_get("/openapi.json", openapi.openapi_json)
-    app.router.add_get("/healthz", ops.healthz)
-    app.router.add_get("/readyz", ops.readyz)
-    if settings.metrics.enabled:
-        app.router.add_get("/metrics", ops.metrics)
+    # A worker's port serves only the operations routes (health, readiness, metrics).
+    routes.register(app, routes.served(settings.server.role, settings.metrics.enabled))
+    if settings.server.role != "worker":
+        console.setup(app)  # the web console, /ui/ (API.md §10)
     app.on_shutdown.append(_answer_long_polls)
     app.cleanup_ctx.append(_lifecycle)
     return app

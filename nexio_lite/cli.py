@@ -1,6 +1,10 @@
 """The `nexio-lite` command (API.md §1): argument handling and calls, nothing more.
 
-Every command exits non-zero with one line on stderr when its input is bad.
+Every command exits non-zero with one line on stderr when its input is bad (`pools
+import` adds one indented line per problem of the file below it, `rulebooks import` one
+per problem with its JSON path). Work that takes
+seconds (`pools import` of a big file, `pools demo --size 99999`) shows its progress on
+stderr, only when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -11,16 +15,29 @@ import datetime as dt
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any, NoReturn, Self, TextIO
 
 from nexio_lite import __version__
-from nexio_lite.admin import Admin, DemoReady
+from nexio_lite.admin import IMPORTED_GENERATOR, Admin, DemoReady, RulebookImport
 from nexio_lite.config import Settings, load_settings
 from nexio_lite.errors import NexioError
-from nexio_lite.models import SCOPES, iso_ms
-from nexio_lite.pipeline.pool import DEMO_POOL_ID, DEMO_SIZE, MAX_SIZE
+from nexio_lite.models import SCOPES, PoolVersion, iso_ms
+from nexio_lite.pipeline.carriers_io import PoolImportError, format_from_filename, parse_pool_file
+from nexio_lite.pipeline.pool import (
+    DEMO_AS_OF,
+    DEMO_POOL_ID,
+    DEMO_SIZE,
+    GENERATOR,
+    MAX_SIZE,
+    generate_pool,
+)
+from nexio_lite.pipeline.schema import Carrier
+from nexio_lite.verticals.screen import MODEL_RULEBOOK_ID
 
 ORG_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")
 
@@ -45,6 +62,14 @@ def _org(value: str) -> str:
 def _pool_id(value: str) -> str:
     if not 1 <= len(value) <= 128 or not value.isprintable() or value != value.strip():
         raise argparse.ArgumentTypeError(f"invalid pool id {value!r}: 1-128 printable characters")
+    return value
+
+
+def _rulebook_id(value: str) -> str:
+    if not 1 <= len(value) <= 128 or not value.isprintable() or value != value.strip():
+        raise argparse.ArgumentTypeError(
+            f"invalid rule book id {value!r}: 1-128 printable characters"
+        )
     return value
 
 
@@ -134,6 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--pool", type=_pool_id, default=DEMO_POOL_ID)
     pd.add_argument("--size", type=_size, default=DEMO_SIZE)
     pools.add_parser("list", help="list pools").add_argument("--org", type=_org, required=True)
+
+    rulebooks = sub.add_parser("rulebooks", help="screening rule books").add_subparsers(
+        dest="action", required=True
+    )
+    ri = rulebooks.add_parser("import", help="import a rule book file (JSON)")
+    ri.add_argument("--org", type=_org, required=True)
+    ri.add_argument("--rulebook", type=_rulebook_id, required=True, metavar="ID")
+    ri.add_argument("file", type=Path)
+    rd = rulebooks.add_parser("demo", help=f"import the model rule book ({MODEL_RULEBOOK_ID})")
+    rd.add_argument("--org", type=_org, required=True)
+    rd.add_argument("--rulebook", type=_rulebook_id, default=MODEL_RULEBOOK_ID, metavar="ID")
+    rulebooks.add_parser("list", help="list rule books").add_argument(
+        "--org", type=_org, required=True
+    )
 
     sub.add_parser("demo", help="set up a demo organization, key and pool, and say how to call")
     return p
@@ -247,16 +286,113 @@ async def _keys_revoke(admin: Admin, args: argparse.Namespace, _: Settings) -> l
     return [f"revoked {args.key_id}"]
 
 
-async def _pools_import(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
-    pool = await admin.import_pool_file(args.org, args.pool, args.file, args.as_of)
-    return [f"imported {pool.pool_id} version {pool.version}: {pool.size} carriers, "
+class Progress:
+    """One status line on stderr, rewritten in place while long work runs: what is being
+    done, a count when there is one, and the seconds spent. Shown only when `stream` is a
+    terminal (never in a log file, a pipe or captured output); erased when the work ends.
+
+    `step` and `count` may be called from any thread; a ticker thread redraws the line
+    every `TICK_SECONDS`, so the seconds move on while a step gives no count."""
+
+    TICK_SECONDS = 0.5
+
+    def __init__(self, command: str, stream: TextIO | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = self.stream.isatty()
+        self.command = command
+        self._started = time.monotonic()
+        self._step = ""
+        self._count = ""
+        self._width = 0
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        if self.enabled:
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            if self.enabled and self._width:
+                self.stream.write("\r" + " " * self._width + "\r")
+                self.stream.flush()
+
+    def step(self, text: str) -> None:
+        """Start a step: `text` says what is being done."""
+        with self._lock:
+            self._step, self._count = text, ""
+        self._draw()
+
+    def count(self, n: int, what: str = "carriers read") -> None:
+        """How far the current step has got."""
+        with self._lock:
+            self._count = f": {n:,} {what}"
+        self._draw()
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.TICK_SECONDS):
+            self._draw()
+
+    def _draw(self) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._done.is_set():
+                return
+            seconds = time.monotonic() - self._started
+            line = f"{self.command}: {self._step}{self._count} ({seconds:.0f} s)"
+            self.stream.write("\r" + line.ljust(self._width))
+            self.stream.flush()
+            self._width = max(self._width, len(line))
+
+
+def _pool_lines(pool: PoolVersion, verb: str) -> list[str]:
+    return [f"{verb}{pool.pool_id} version {pool.version}: {pool.size} carriers, "
             f"as of {pool.as_of}, sha256 {pool.sha256}"]  # fmt: skip
+
+
+def read_pool_file(path: Path, progress: Progress) -> list[Carrier]:
+    """Every carrier of the pool file at `path`, or UsageError listing what is wrong with
+    it (`PoolImportError.report`: each problem with its line, at most 50, then a count)."""
+    try:
+        fmt = format_from_filename(path.name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    progress.step(f"reading {path.name}")
+    data = path.read_bytes()
+    progress.step(f"checking {path.name}")
+    try:
+        return parse_pool_file(data, fmt, progress.count)
+    except PoolImportError as exc:
+        raise UsageError(exc.report(path.name)) from None
+
+
+async def _pools_import(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    await admin.list_pools(args.org)  # an unknown organization is refused before any work
+    with Progress("pools import") as progress:
+        carriers = await asyncio.to_thread(read_pool_file, args.file, progress)
+        progress.step(f"storing {len(carriers):,} carriers as {args.pool}")
+        as_of = args.as_of or dt.date.today()
+        pool = await admin.add_pool(args.org, args.pool, carriers, IMPORTED_GENERATOR, as_of)
+    return _pool_lines(pool, "imported ")
 
 
 async def _pools_demo(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
-    pool = await admin.demo_pool(args.org, args.pool, args.size)
-    return [f"{pool.pool_id} version {pool.version}: {pool.size} carriers, "
-            f"as of {pool.as_of}, sha256 {pool.sha256}"]  # fmt: skip
+    await admin.list_pools(args.org)  # an unknown organization is refused before any work
+    with Progress("pools demo") as progress:
+        progress.step(f"generating {args.size:,} carriers")
+        carriers = await asyncio.to_thread(generate_pool, args.size)
+        progress.step(f"storing {len(carriers):,} carriers as {args.pool}")
+        pool = await admin.add_pool(args.org, args.pool, carriers, GENERATOR, DEMO_AS_OF)
+    return _pool_lines(pool, "")
 
 
 async def _pools_list(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
@@ -264,9 +400,39 @@ async def _pools_list(admin: Admin, args: argparse.Namespace, _: Settings) -> li
             for p in await admin.list_pools(args.org)]  # fmt: skip
 
 
+def _rulebook_lines(done: RulebookImport) -> list[str]:
+    v = done.version
+    what = f"{v.rules} rules, {v.regulations} regulations, sha256 {v.sha256}"
+    if done.created:
+        return [f"imported {v.rulebook_id} version {v.version}: {what}"]
+    return [f"{v.rulebook_id} version {v.version} already holds this content, no new "
+            f"version: {what}"]  # fmt: skip
+
+
+async def _rulebooks_import(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    return _rulebook_lines(await admin.import_rulebook_file(args.org, args.rulebook, args.file))
+
+
+async def _rulebooks_demo(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    return _rulebook_lines(await admin.demo_rulebook(args.org, args.rulebook))
+
+
+async def _rulebooks_list(admin: Admin, args: argparse.Namespace, _: Settings) -> list[str]:
+    return ["\t".join([b.rulebook_id, str(b.version), str(b.rules), str(b.regulations),
+                       b.sha256]) for b in await admin.list_rulebooks(args.org)]  # fmt: skip
+
+
 async def _demo(admin: Admin, _: argparse.Namespace, settings: Settings) -> list[str]:
     ready = await admin.demo()
     return demo_text(ready, settings.base_url)
+
+
+def _demo_rulebook_lines(ready: DemoReady) -> list[str]:
+    book = ready.rulebook
+    if book is None:
+        return []
+    return [f"  rule book     {book.rulebook_id} v{book.version}, {book.rules} rules, "
+            f"{book.regulations} regulations (the model rule book, for screening)"]  # fmt: skip
 
 
 def demo_text(ready: DemoReady, base_url: str) -> list[str]:
@@ -279,6 +445,7 @@ def demo_text(ready: DemoReady, base_url: str) -> list[str]:
         f"  organization  {ready.org_id} (webhook secret: {ready.webhook_secret})",
         f"  pool          {ready.pool.pool_id} v{ready.pool.version}, {ready.pool.size} "
         f"carriers, as of {ready.pool.as_of}",
+        *_demo_rulebook_lines(ready),
         f"  API key       {ready.api_key}   (shown once; only its hash is stored)",
         "",
         "Submit the seed's example job (the answer holds its eval_id):",
@@ -308,5 +475,8 @@ _HANDLERS: dict[str, Handler] = {
     "pools import": _pools_import,
     "pools demo": _pools_demo,
     "pools list": _pools_list,
+    "rulebooks import": _rulebooks_import,
+    "rulebooks demo": _rulebooks_demo,
+    "rulebooks list": _rulebooks_list,
     "demo": _demo,
 }

@@ -177,6 +177,19 @@ class MetricsSettings:
 
 
 @attrs.define
+class UiSettings:
+    session_hours: float = setting(
+        12.0, "a web console session (/ui/) ends this long after its sign-in", _at_least(0.01)
+    )
+    secret: str = setting(
+        "", "HMAC key signing the console's cookies (empty: a random one kept in the database)"
+    )
+    trust_forwarded_proto: bool = setting(
+        False, "honour X-Forwarded-Proto: https from a proxy (the console's cookies get Secure)"
+    )
+
+
+@attrs.define
 class Settings:
     server: ServerSettings = attrs.field(factory=ServerSettings)
     database: DatabaseSettings = attrs.field(factory=DatabaseSettings)
@@ -186,6 +199,7 @@ class Settings:
     limits: LimitSettings = attrs.field(factory=LimitSettings)
     log: LogSettings = attrs.field(factory=LogSettings)
     metrics: MetricsSettings = attrs.field(factory=MetricsSettings)
+    ui: UiSettings = attrs.field(factory=UiSettings)
 
     @property
     def base_url(self) -> str:

@@ -96,6 +96,21 @@ class PoolVersion:
 
 
 @attrs.frozen
+class RulebookVersion:
+    """One immutable version of an organization's rule book (SCREEN.md §2), numbered from 1.
+    `sha256` is the hex digest of its canonical JSON, which lives in the store; `rules` and
+    `regulations` count its entries."""
+
+    org_id: str
+    rulebook_id: str
+    version: int
+    sha256: str
+    rules: int
+    regulations: int
+    created_at: int
+
+
+@attrs.frozen
 class NewJob:
     """What the API hands to the store at submit time."""
 

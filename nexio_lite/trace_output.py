@@ -13,6 +13,9 @@ renders a trace. Guarantees:
   held the server's GIL (and so its event loop) for ~150 ms.
 - `trace_bytes(..., view=TracePage(n))` is page n of the HTML view (`trace_page`),
   UTF-8; ValueError when n is past the last page.
+- `trace_bytes(..., view=v)` for any other `TraceView` (the web console's trace page,
+  `console/tracedata.py`) is whatever `v.render(...)` returns: a view that computes
+  only what one page shows, in the scoring process like the others.
 
 A gzip stream starts with the bytes 1f 8b, which no JSON or HTML text does (`is_gzip`).
 
@@ -37,6 +40,21 @@ from nexio_lite.trace_page import TracePage, render_trace_page
 ENTRIES_PER_WRITE = 500  # ~1 MB of JSON per write for a full trace's carrier entries
 GZIP_LEVEL = 1  # 210 MB -> ~15 MB in ~1 s; higher levels gain little on this JSON
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+class TraceView(Protocol):
+    """A view of a trace that renders itself in the scoring process (it must pickle)."""
+
+    def render(
+        self,
+        pool: PreparedPool,
+        profile: Profile,
+        options: Options,
+        *,
+        eval_id: str,
+        created_at: str,
+        stages: list[dict[str, Any]],
+    ) -> bytes: ...
 
 
 class Writer(Protocol):
@@ -100,10 +118,15 @@ def trace_bytes(
     eval_id: str,
     created_at: str,
     stages: list[dict[str, Any]],
-    view: str | TracePage,
+    view: str | TracePage | TraceView,
 ) -> bytes:
     """The trace of one evaluation as JSON bytes (`view` "summary"), gzipped JSON bytes
-    (`view` "full") or the HTML page `view` (a TracePage); see the module docstring."""
+    (`view` "full"), the HTML page `view` (a TracePage) or what another TraceView
+    renders; see the module docstring."""
+    if not isinstance(view, str | TracePage):
+        return view.render(
+            pool, profile, options, eval_id=eval_id, created_at=created_at, stages=stages
+        )
     level = "summary" if isinstance(view, TracePage) else view
     head, carriers = trace_parts(
         pool, profile, options, eval_id=eval_id, created_at=created_at, stages=stages, level=level

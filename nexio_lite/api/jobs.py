@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import itertools
 import json
@@ -17,9 +16,17 @@ from aiohttp import web
 
 from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import Services, authorize, services
-from nexio_lite.api.responses import JSON, bad_request, dumps, json_text, not_found
+from nexio_lite.api.responses import (
+    JSON,
+    bad_request,
+    dumps,
+    json_text,
+    not_found,
+    query_values,
+)
 from nexio_lite.envelope import envelope, envelope_bytes
 from nexio_lite.errors import ApiError
+from nexio_lite.fields import Choice, Integer, Pattern, Query
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     EVALUATION,
@@ -37,14 +44,29 @@ log = get_logger("nexio_lite.api")
 
 JOB_ID = re.compile(r"(?:eval|job)_[0-9A-Za-z]{16,64}")
 RETRY_AFTER_SECONDS = "1"
-MAX_PARAM_DIGITS = 9
-MAX_CURSOR_LENGTH = 64
-MAX_SEQ = 2**63 - 1
-_CURSOR_SEQ = re.compile(r"[1-9][0-9]{0,18}")
+CURSOR_PREFIX = "v1."
+BAD_CURSOR = "cursor is not valid: use the next_cursor of a previous page"
 WALK_SLICE = 5_000  # items canonical_json writes between two turns of the event loop
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IDEMPOTENCY_STALE_MS = 60 * 1000  # a key whose request never finished (a crash) is freed
+
+# The query parameters, declared once: the handlers parse with them and /openapi.json
+# describes them.
+WAIT_QUERY = (
+    Query("wait", Integer(0, MAX_WAIT_SECONDS),
+          "Long-poll: answer as soon as the job is terminal or after this many seconds.",
+          default=0, message=f"wait must be an integer between 0 and {MAX_WAIT_SECONDS}"),
+)  # fmt: skip
+LIST_QUERY = (
+    Query("status", Choice(tuple(s.value for s in JobStatus)), "Only jobs in this status."),
+    Query("type", Choice(JOB_TYPES), "Only jobs of this type."),
+    Query("limit", Integer(1, 100), "Page size, 1-100.", default=20,
+          message="limit must be an integer between 1 and 100"),
+    # A cursor is `v1.` and the sequence number where the previous page ended.
+    Query("cursor", Pattern(r"v1\.[1-9][0-9]{0,17}", BAD_CURSOR),
+          "`next_cursor` of the previous page."),
+)  # fmt: skip
 
 
 # Content-Encodings that aiohttp decodes before the handler reads the body.
@@ -214,7 +236,7 @@ async def get_job(request: web.Request) -> web.Response:
     after N seconds: woken by the worker that finishes it, never by polling."""
     svc = services(request)
     key = await authorize(request, "jobs:read")
-    wait = _int_param(request, "wait", 0, MAX_WAIT_SECONDS, 0)
+    wait = query_values(request, WAIT_QUERY)["wait"]
     job_id = request.match_info["job_id"]
     if not JOB_ID.fullmatch(job_id):
         raise not_found(f"Job '{job_id}' not found")
@@ -234,33 +256,15 @@ async def get_job(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=JSON, headers=headers)
 
 
-def _int_param(request: web.Request, name: str, lo: int, hi: int, default: int) -> int:
-    """The query parameter `name` as an integer from `lo` to `hi`, `default` when it is
-    absent, else 400. Its text is checked before `int()` (ASCII digits, at most
-    `MAX_PARAM_DIGITS` after leading zeros), so no value can reach Python's digit limit."""
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    valid = raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= MAX_PARAM_DIGITS
-    if not valid or not lo <= int(raw) <= hi:
-        raise bad_request(f"{name} must be an integer between {lo} and {hi}")
-    return int(raw)
-
-
 async def list_jobs(request: web.Request) -> web.Response:
     """The organization's jobs, newest first, without candidates, `limit` per page; the
     cursor pages backwards from where the previous page ended, so pages stay stable
     while new jobs arrive."""
     svc = services(request)
     key = await authorize(request, "jobs:read")
-    limit = _int_param(request, "limit", 1, 100, 20)
-    status = request.query.get("status")
-    if status is not None and status not in JobStatus.__members__.values():
-        raise bad_request("status must be one of: queued, processing, completed, failed")
-    job_type = request.query.get("type")
-    if job_type is not None and job_type not in JOB_TYPES:
-        raise bad_request(f"type must be one of: {', '.join(JOB_TYPES)}")
-    before = _decode_cursor(request.query.get("cursor"))
+    query = query_values(request, LIST_QUERY)
+    limit, status, job_type = query["limit"], query["status"], query["type"]
+    before = None if query["cursor"] is None else int(query["cursor"][len(CURSOR_PREFIX) :])
     jobs = await svc.store.list_jobs(key.org_id, limit=limit + 1, status=status,
                                      job_type=job_type, before_seq=before)  # fmt: skip
     page = jobs[:limit]
@@ -270,30 +274,4 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    """The sequence number a `next_cursor` stands for, None without a cursor, else 400:
-    only `v1:` and a sequence number from 1 to 2^63 - 1 (the largest the database
-    holds) is accepted, so nothing out of range ever reaches the store."""
-    if cursor is None:
-        return None
-    seq = _cursor_seq(cursor)
-    if seq is None:
-        raise bad_request("cursor is not valid: use the next_cursor of a previous page")
-    return seq
-
-
-def _cursor_seq(cursor: str) -> int | None:
-    if len(cursor) > MAX_CURSOR_LENGTH:
-        return None
-    try:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except ValueError:
-        return None
-    version, _, digits = text.partition(":")
-    if version != "v1" or not _CURSOR_SEQ.fullmatch(digits):
-        return None
-    seq = int(digits)
-    return seq if seq <= MAX_SEQ else None
+    return f"{CURSOR_PREFIX}{seq}"

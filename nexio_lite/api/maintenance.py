@@ -9,40 +9,35 @@ from aiohttp import web
 from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import authorize, services
 from nexio_lite.api.responses import bad_request, json_response
+from nexio_lite.fields import Boolean, Choice, Integer, Obj
 from nexio_lite.logs import get_logger
 from nexio_lite.maintenance import new_maintenance_job
 from nexio_lite.models import DECAY_SWEEP, METRICS, now_ms
 
 log = get_logger("nexio_lite.api")
 
-FIELDS = ("job_type", "dry_run", "older_than_days")
+MAINTENANCE_REQUEST = Obj(
+    {
+        "job_type": Choice((DECAY_SWEEP, METRICS), "What to run."),
+        "dry_run": Boolean("Count only: change nothing.", default=False),
+        "older_than_days": Integer(
+            0,
+            36500,
+            "decay_sweep only: delete terminal evaluation jobs completed more than this "
+            "many days ago; default `retention.days`.",
+        ),
+    },
+    ("job_type",),
+)
+
+
+def _detail(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
 
 
 def _details(body: dict[str, Any]) -> list[dict[str, str]]:
-    details = [
-        {"field": k, "code": "unknown_field", "message": f"{k} is not a recognized field"}
-        for k in body
-        if k not in FIELDS
-    ]
-    job_type = body.get("job_type")
-    if job_type is None:
-        details.append({"field": "job_type", "code": "required",
-                        "message": "job_type is required"})  # fmt: skip
-    elif job_type not in (DECAY_SWEEP, METRICS):
-        details.append({"field": "job_type", "code": "enum",
-                        "message": "job_type must be one of: decay_sweep, metrics"})  # fmt: skip
-    dry_run = body.get("dry_run")
-    if dry_run is not None and not isinstance(dry_run, bool):
-        details.append({"field": "dry_run", "code": "type",
-                        "message": "dry_run must be a boolean"})  # fmt: skip
-    days = body.get("older_than_days")
-    if days is not None:
-        if not isinstance(days, int) or isinstance(days, bool):
-            details.append({"field": "older_than_days", "code": "type",
-                            "message": "older_than_days must be an integer"})  # fmt: skip
-        elif not 0 <= days <= 36500:
-            details.append({"field": "older_than_days", "code": "range",
-                            "message": "older_than_days must be between 0 and 36500"})  # fmt: skip
+    details: list[dict[str, str]] = []
+    MAINTENANCE_REQUEST.validate("", body, details, _detail)
     return sorted(details, key=lambda d: (d["field"], d["code"]))
 
 

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
+from nexio_lite.fields import enum_varnames
+from nexio_lite.fields import nullable as _nullable
 from nexio_lite.pipeline.ranking import CONFIDENCE, TIERS
-from nexio_lite.pipeline.request import (
-    LIMIT_MAX,
-    LIMIT_MIN,
-    POOL_MAX_CHARS,
-    PROFILE_FIELDS,
-    REQUIRED_PROFILE_FIELDS,
-)
-from nexio_lite.pipeline.schema import AM_BEST_SCALE, DIMENSIONS, LINES, NAICS_SECTORS, STATES
+from nexio_lite.pipeline.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
+from nexio_lite.pipeline.schema import DIMENSIONS
 
 Schema = dict[str, Any]
 
@@ -52,8 +49,8 @@ def ref(name: str) -> Schema:
 
 
 def nullable(schema: Schema) -> Schema:
-    """`schema` that also accepts JSON null (only for schemas with a single `type`)."""
-    return {**schema, "type": [schema["type"], "null"]}
+    """`schema` that also accepts JSON null."""
+    return _nullable(schema)
 
 
 def _obj(
@@ -91,7 +88,11 @@ def _int(minimum: int | None = None, maximum: int | None = None, **extra: Any) -
 
 
 def _enum(values: tuple[str, ...] | list[str], description: str | None = None) -> Schema:
-    return _str(description, enum=list(values))
+    schema = _str(description, enum=list(values))
+    names = enum_varnames(tuple(values))
+    if names is not None:
+        schema["x-enum-varnames"] = names
+    return schema
 
 
 def _timestamp(description: str, *, optional: bool = False) -> Schema:
@@ -124,119 +125,44 @@ def _error_schemas() -> dict[str, Schema]:
             {
                 "error": _obj(
                     {
-                        "code": _str("Machine-readable error code, e.g. `not_found`."),
+                        "code": _str(
+                            "Machine-readable error code: invalid_request, unauthorized, "
+                            "forbidden, not_found, conflict, request_timeout, "
+                            "payload_too_large, unsupported_media_type, unknown_pool, "
+                            "unknown_rulebook, idempotency_key_reused, invalid_webhook_url, "
+                            "rate_limited, internal, unavailable (others may be added)."
+                        ),
                         "message": _str("Human-readable message."),
-                        "details": {
-                            "type": ["array", "object"],
-                            "description": "Always present; `[]` where there is nothing "
-                            "to list. For 400 an array of `ErrorDetail`s sorted by "
+                        "details": _array(
+                            ref("ErrorDetail"),
+                            "Always present; `[]` where there is nothing to list. For 400 "
+                            "`invalid_request` every problem found, sorted by "
                             "`(field, code)`.",
-                        },
+                        ),
                     },
                     "code message details",
                 )
             },
             "error",
-            description="The body of every error response (API.md §3).",
+            description="The body of every error response.",
         ),
-        "ValidationError": {
-            "allOf": [
-                ref("Error"),
-                {
-                    "properties": {
-                        "error": {
-                            "properties": {
-                                "code": {"const": "invalid_request"},
-                                "details": _array(ref("ErrorDetail")),
-                            }
-                        }
-                    }
-                },
-            ],
-            "description": "400 `invalid_request`: every problem found, all at once.",
-        },
     }
 
 
 # ---------------------------------------------------------------- submit request
 
 
-def _profile_schema() -> Schema:
-    sectors = "|".join(sorted(NAICS_SECTORS))
-    fields: dict[str, Schema] = {
-        "entity": _str(
-            "Lowercase slug, 1-64 characters.",
-            pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
-            minLength=1,
-            maxLength=64,
-        ),
-        "state": _enum(STATES, "USPS code of one of the 50 states or DC, uppercase."),
-        "line": _enum(sorted(LINES), "Line of business."),
-        "revenue": _int(1, 10_000_000_000, format="int64", description="Annual revenue, USD."),
-        "naics": _str(
-            "2-6 digit NAICS code whose first two digits are a valid sector.",
-            pattern=f"^(?:{sectors})[0-9]{{0,4}}$",
-        ),
-        "employees": _int(0, 1_000_000),
-        "years_in_business": _int(0, 300),
-        "loss_ratio": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 10,
-            "description": "3-year incurred / earned premium (0.45 = 45%), at most 4 decimal "
-            "places; must be 0 when claims_3yr is 0.",
-        },
-        "claims_3yr": _int(0, 10_000),
-        "requested_limit": _int(
-            100_000,
-            100_000_000,
-            description="Per-claim limit, USD; 1000000 when absent (reported as defaulted).",
-        ),
-        "effective_date": _str(
-            "A real date between 2000-01-01 and 2099-12-31.",
-            format="date",
-            pattern=r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$",
-        ),
-        "admitted_only": {"type": "boolean", "description": "Default false."},
-        "min_am_best": _enum(AM_BEST_SCALE, "Lowest acceptable AM Best rating; default B+."),
-    }
-    assert tuple(fields) == PROFILE_FIELDS
-    properties = {
-        name: schema if name in REQUIRED_PROFILE_FIELDS else nullable(schema)
-        for name, schema in fields.items()
-    }
-    return _obj(
-        properties,
-        " ".join(REQUIRED_PROFILE_FIELDS),
-        closed=True,
-        description="The entity to evaluate (DOMAIN.md §2). Integers are JSON integers "
-        "(`1.0` and `true` are refused); an optional field sent as null counts as absent.",
-    )
-
-
 def _submit_schemas() -> dict[str, Schema]:
-    options = _obj(
-        {
-            "as_of": nullable(_str("Evaluate as of this date (YYYY-MM-DD).", format="date")),
-            "limit": nullable(
-                _int(LIMIT_MIN, LIMIT_MAX, description="Cut `candidates` to the first N.")
-            ),
-        },
-        closed=True,
-    )
+    """The submit body, from the declarations its validator uses (pipeline/request.py)."""
     return {
-        "Profile": _profile_schema(),
-        "EvaluationOptions": options,
+        "Profile": PROFILE.schema(),
+        "EvaluationOptions": OPTIONS.schema(),
         "SubmitJobRequest": _obj(
             {
                 "profile": ref("Profile"),
-                "pool": _str(
-                    "Pool id, e.g. `carriers:all`.", minLength=1, maxLength=POOL_MAX_CHARS
-                ),
-                "webhook_url": nullable(
-                    _str("Absolute http(s) URL that receives the finished job.", format="uri")
-                ),
-                "options": {"oneOf": [ref("EvaluationOptions"), {"type": "null"}]},
+                "pool": POOL.schema(),
+                "webhook_url": nullable(WEBHOOK_URL.schema()),
+                "options": nullable(ref("EvaluationOptions")),
             },
             "profile pool",
             closed=True,
@@ -301,7 +227,7 @@ def _job_summary_schema() -> Schema:
             "metrics": {"type": "object", "description": "Completed `metrics` jobs."},
         },
         "id type status created_at updated_at started_at completed_at duration_ms attempts",
-        description="A job as listed: the envelope of API.md §5 without `candidates`.",
+        description="A job as listed: the job envelope without `candidates`.",
     )
 
 
@@ -327,8 +253,8 @@ def _job_schemas() -> dict[str, Schema]:
                     }
                 },
             ],
-            "description": "The job envelope (API.md §5). Completed evaluations add the "
-            "result of DOMAIN.md §7; failed jobs add `error`; completed maintenance jobs "
+            "description": "The job envelope (docs/api.md). Completed evaluations add their "
+            "result (docs/scoring.md); failed jobs add `error`; completed maintenance jobs "
             "add their counts.",
         },
         "JobList": _obj(
@@ -379,19 +305,7 @@ def _delivery_schemas() -> dict[str, Schema]:
 
 def _maintenance_schemas() -> dict[str, Schema]:
     return {
-        "MaintenanceJobRequest": _obj(
-            {
-                "job_type": _enum(MAINTENANCE_TYPES),
-                "dry_run": {"type": "boolean", "default": False},
-                "older_than_days": _int(
-                    0,
-                    description="decay_sweep only: delete terminal evaluation jobs "
-                    "completed more than this many days ago; default `retention.days`.",
-                ),
-            },
-            "job_type",
-            closed=True,
-        ),
+        "MaintenanceJobRequest": MAINTENANCE_REQUEST.schema(),
         "MaintenanceJobAccepted": _obj(
             {
                 "id": _str("`job_…`"),
@@ -440,11 +354,23 @@ def _ops_schemas() -> dict[str, Schema]:
             "candidates": _array(ref("Candidate"), "`summary`: every candidate, in rank order."),
         },
         "eval_id created_at vertical pool as_of as_of_source profile stages",
-        description="The audit trace of DOMAIN.md §8.",
+        description="The audit trace (docs/scoring.md).",
+    )
+    rulebook = _obj(
+        {
+            "rulebook": _str("Rule book id, e.g. `rules:default`."),
+            "version": _int(1, description="Current version; each import adds one."),
+            "rules": _int(0, description="How many rules it has."),
+            "regulations": _int(0, description="How many regulations it cites."),
+            "sha256": _str(pattern="^[0-9a-f]{64}$"),
+        },
+        "rulebook version rules regulations sha256",
     )
     return {
         "Pool": pool,
         "PoolList": _obj({"data": _array(ref("Pool"))}, "data"),
+        "Rulebook": rulebook,
+        "RulebookList": _obj({"data": _array(ref("Rulebook"))}, "data"),
         "Trace": trace,
         "Health": _obj({"status": _str(examples=["ok"])}, "status"),
         "Check": {

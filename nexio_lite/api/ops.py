@@ -7,10 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from nexio_lite.api.context import services
-from nexio_lite.api.responses import json_response
+from nexio_lite.api.responses import json_response, query_values
 from nexio_lite.errors import StoreError
+from nexio_lite.fields import Choice, Query
 from nexio_lite.metrics import CONTENT_TYPE, Metrics
 from nexio_lite.store.base import Store
+
+READY_QUERY = (
+    Query("reset", Choice(("loop",)), "`loop` restarts the worst event-loop stall measurement."),
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -23,13 +28,14 @@ async def readyz(request: web.Request) -> web.Response:
     check and why. Also reports the worst event-loop stall since start, or since the
     last `?reset=loop` (a diagnostic for benchmarks)."""
     svc = services(request)
+    reset = query_values(request, READY_QUERY)["reset"] == "loop"
     checks: dict[str, dict[str, Any]] = {"database": await _database(svc.store)}
     checks.update(svc.checks())
     ready = all(check["ok"] for check in checks.values())
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
-        "loop_worst_stall_ms": round(svc.loop_worst_ms(request.query.get("reset") == "loop"), 2),
+        "loop_worst_stall_ms": round(svc.loop_worst_ms(reset), 2),
     }
     return json_response(body, status=200 if ready else 503)
 

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from nexio_lite.errors import ApiError
+from nexio_lite.fields import Query
 from nexio_lite.jsontext import dumps
 
 JSON = "application/json"
@@ -33,3 +34,16 @@ def not_found(message: str = "Not found") -> ApiError:
 
 def bad_request(message: str, details: list[dict[str, Any]] | None = None) -> ApiError:
     return ApiError(400, "invalid_request", message, details)
+
+
+def query_values(request: web.Request, params: tuple[Query, ...]) -> dict[str, Any]:
+    """The declared query parameters of `request`, parsed, defaults for absent ones; the
+    first invalid one answers 400 with its message."""
+    values: dict[str, Any] = {}
+    query = request.query
+    for param in params:
+        try:
+            values[param.name] = param.parse(query.get(param.name))
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+    return values

@@ -32,8 +32,9 @@ from aiohttp import web
 
 from nexio_lite.api.context import authorize, services
 from nexio_lite.api.jobs import JOB_ID
-from nexio_lite.api.responses import bad_request, not_found
+from nexio_lite.api.responses import bad_request, not_found, query_values
 from nexio_lite.errors import Unavailable
+from nexio_lite.fields import Choice, Query
 from nexio_lite.logs import get_logger
 from nexio_lite.models import EVALUATION, Job, JobStatus
 from nexio_lite.trace_output import is_gzip
@@ -43,6 +44,10 @@ T = TypeVar("T")
 log = get_logger("nexio_lite.api")
 
 LEVELS = ("full", "summary")
+TRACE_QUERY = (
+    Query("level", Choice(LEVELS), "`summary`: header, stages and candidates only.",
+          default="full"),
+)  # fmt: skip
 MAX_PAGE_DIGITS = 9
 TRACE_WAIT_SECONDS = 30.0
 SEND_CHUNK_BYTES = 1 << 20
@@ -98,9 +103,7 @@ async def get_trace(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     key = await authorize(request, "traces:read")
     eval_id = request.match_info["eval_id"]
-    level = request.query.get("level", "full")
-    if level not in LEVELS:
-        raise bad_request("level must be one of: full, summary")
+    level = query_values(request, TRACE_QUERY)["level"]
     page = _page_param(request)
     job = None
     if JOB_ID.fullmatch(eval_id):

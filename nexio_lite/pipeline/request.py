@@ -23,13 +23,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from nexio_lite.errors import NexioError
+from nexio_lite.fields import (
+    Boolean,
+    Choice,
+    Date,
+    Integer,
+    Number,
+    Obj,
+    Pattern,
+    Text,
+    decimal_parts,
+)
 from nexio_lite.pipeline.schema import (
     AM_BEST_SCALE,
     DEFAULT_MIN_AM_BEST,
@@ -62,22 +73,15 @@ PROFILE_FIELDS: tuple[str, ...] = (
 )
 REQUIRED_PROFILE_FIELDS: tuple[str, ...] = ("entity", "state", "line", "revenue")
 ENVELOPE_FIELDS: frozenset[str] = frozenset({"profile", "pool", "webhook_url", "options"})
-OPTIONS_FIELDS: frozenset[str] = frozenset({"as_of", "limit"})
 
 POOL_MAX_CHARS = 128
 LIMIT_MIN, LIMIT_MAX = 1, 10_000
 
-_ENTITY_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-_NAICS_RE = re.compile(r"[0-9]{2,6}")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 _EFFECTIVE_MIN = dt.date(2000, 1, 1)
 _EFFECTIVE_MAX = dt.date(2099, 12, 31)
 _LOSS_RATIO_MAX = 10
-_STATE_SET = frozenset(STATES)
-_LINE_SET = frozenset(LINES)
-_AM_BEST_SET = frozenset(AM_BEST_SCALE)
 
 
 class BodyError(NexioError):
@@ -158,184 +162,98 @@ def parse_json_body(raw: bytes) -> object:
     return value
 
 
-# ---------------------------------------------------------------- profile field checks
+# ---------------------------------------------------------------- declarations
+# What each field accepts, said once: the validators below and the OpenAPI document
+# (api/openapi_schemas.py) both read these.
 
-# A check returns None when the value is valid, else (code, message).
-_Check = Callable[[Any], tuple[str, str] | None]
+_SECTORS = "|".join(sorted(NAICS_SECTORS))
 
-
-def _is_number(v: object) -> bool:
-    t = type(v)
-    return t is int or (t is Decimal and v.is_finite())  # type: ignore[union-attr]
-
-
-def _int_check(name: str, lo: int, hi: int) -> _Check:
-    type_err = ("type", f"profile.{name} must be an integer")
-    range_err = ("range", f"profile.{name} must be between {lo} and {hi}")
-
-    def check(v: Any) -> tuple[str, str] | None:
-        if type(v) is not int:
-            return type_err
-        if v < lo or v > hi:
-            return range_err
-        return None
-
-    return check
-
-
-def _enum_check(name: str, allowed: frozenset[str], message: str) -> _Check:
-    type_err = ("type", f"profile.{name} must be a string")
-    enum_err = ("enum", message)
-
-    def check(v: Any) -> tuple[str, str] | None:
-        if type(v) is not str:
-            return type_err
-        return None if v in allowed else enum_err
-
-    return check
-
-
-def _format_check(name: str, is_valid: Callable[[str], bool], message: str) -> _Check:
-    type_err = ("type", f"profile.{name} must be a string")
-    format_err = ("format", message)
-
-    def check(v: Any) -> tuple[str, str] | None:
-        if type(v) is not str:
-            return type_err
-        return None if is_valid(v) else format_err
-
-    return check
-
-
-def _valid_naics(v: str) -> bool:
-    return _NAICS_RE.fullmatch(v) is not None and v[:2] in NAICS_SECTORS
-
-
-def _parse_date(v: str) -> dt.date | None:
-    """A real calendar date written exactly `YYYY-MM-DD`, else None."""
-    if _DATE_RE.fullmatch(v) is None:
-        return None
-    try:
-        return dt.date.fromisoformat(v)
-    except ValueError:
-        return None
-
-
-def _valid_effective_date(v: str) -> bool:
-    d = _parse_date(v)
-    return d is not None and _EFFECTIVE_MIN <= d <= _EFFECTIVE_MAX
-
-
-def _decimal_parts(d: Decimal) -> tuple[int, str, int]:
-    """(sign, coefficient digits without trailing zeros, exponent of the last kept digit).
-    A zero value gives an empty coefficient."""
-    sign, digits, exponent = d.as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    coefficient = text.lstrip("0").rstrip("0")
-    if not coefficient:
-        return sign, "", 0
-    return sign, coefficient, exponent + len(text) - len(text.rstrip("0"))
-
-
-def _has_at_most_4_decimals(d: Decimal) -> bool:
-    """True if `d × 10000` is a whole number, read from the decimal digits (no rounding
-    context is involved, so `0.10000` passes and `0.12345000000000000000000000001` fails)."""
-    _sign, coefficient, exponent = _decimal_parts(d)
-    return not coefficient or exponent >= -4
-
-
-_LOSS_RATIO_TYPE = ("type", "profile.loss_ratio must be a number")
-_LOSS_RATIO_RANGE = ("range", f"profile.loss_ratio must be between 0 and {_LOSS_RATIO_MAX}")
-_LOSS_RATIO_FORMAT = ("format", "profile.loss_ratio must have at most 4 decimal places")
-
-
-def _check_loss_ratio(v: Any) -> tuple[str, str] | None:
-    if not _is_number(v):
-        return _LOSS_RATIO_TYPE
-    if v < 0 or v > _LOSS_RATIO_MAX:
-        return _LOSS_RATIO_RANGE
-    if type(v) is Decimal and not _has_at_most_4_decimals(v):
-        return _LOSS_RATIO_FORMAT
-    return None
-
-
-_ADMITTED_TYPE = ("type", "profile.admitted_only must be a boolean")
-
-
-def _check_admitted_only(v: Any) -> tuple[str, str] | None:
-    return None if type(v) is bool else _ADMITTED_TYPE
-
-
-_PROFILE_CHECKS: dict[str, _Check] = {
-    "entity": _format_check(
-        "entity",
-        lambda v: _ENTITY_RE.fullmatch(v) is not None,
-        "profile.entity must be 1-64 lowercase letters, digits or hyphens, "
-        "not starting or ending with a hyphen",
-    ),
-    "state": _enum_check(
-        "state",
-        _STATE_SET,
-        "profile.state must be a two-letter uppercase USPS code for one of the 50 states or DC",
-    ),
-    "line": _enum_check(
-        "line", _LINE_SET, "profile.line must be one of: " + ", ".join(sorted(LINES))
-    ),
-    "revenue": _int_check("revenue", 1, 10_000_000_000),
-    "naics": _format_check(
-        "naics",
-        _valid_naics,
-        "profile.naics must be a 2-6 digit NAICS code starting with a valid sector",
-    ),
-    "employees": _int_check("employees", 0, 1_000_000),
-    "years_in_business": _int_check("years_in_business", 0, 300),
-    "loss_ratio": _check_loss_ratio,
-    "claims_3yr": _int_check("claims_3yr", 0, 10_000),
-    "requested_limit": _int_check("requested_limit", 100_000, 100_000_000),
-    "effective_date": _format_check(
-        "effective_date",
-        _valid_effective_date,
-        "profile.effective_date must be a valid date YYYY-MM-DD between 2000-01-01 and 2099-12-31",
-    ),
-    "admitted_only": _check_admitted_only,
-    "min_am_best": _enum_check(
-        "min_am_best",
-        _AM_BEST_SET,
-        "profile.min_am_best must be one of: " + ", ".join(AM_BEST_SCALE),
-    ),
-}
-assert tuple(_PROFILE_CHECKS) == PROFILE_FIELDS
-
-_CONFLICT = Detail(
-    "profile.loss_ratio", "conflict", "profile.loss_ratio must be 0 when profile.claims_3yr is 0"
+PROFILE = Obj(
+    {
+        "entity": Pattern(
+            r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?",
+            "profile.entity must be 1-64 lowercase letters, digits or hyphens, "
+            "not starting or ending with a hyphen",
+            "Lowercase slug, 1-64 characters.",
+            min_length=1,
+            max_length=64,
+        ),
+        "state": Choice(
+            STATES,
+            "USPS code of one of the 50 states or DC, uppercase.",
+            "profile.state must be a two-letter uppercase USPS code for one of the 50 states or DC",
+        ),
+        "line": Choice(tuple(sorted(LINES)), "Line of business."),
+        "revenue": Integer(1, 10_000_000_000, "Annual revenue, USD.", int64=True),
+        "naics": Pattern(
+            f"(?:{_SECTORS})[0-9]{{0,4}}",
+            "profile.naics must be a 2-6 digit NAICS code starting with a valid sector",
+            "2-6 digit NAICS code whose first two digits are a valid sector.",
+        ),
+        "employees": Integer(0, 1_000_000),
+        "years_in_business": Integer(0, 300),
+        "loss_ratio": Number(
+            0,
+            _LOSS_RATIO_MAX,
+            4,
+            "3-year incurred / earned premium (0.45 = 45%), at most 4 decimal places; must "
+            "be 0 when claims_3yr is 0.",
+        ),
+        "claims_3yr": Integer(0, 10_000),
+        "requested_limit": Integer(
+            100_000,
+            100_000_000,
+            f"Per-claim limit, USD; {DEFAULT_REQUESTED_LIMIT} when absent (reported as defaulted).",
+        ),
+        "effective_date": Date(
+            "profile.effective_date must be a valid date YYYY-MM-DD between 2000-01-01 and "
+            "2099-12-31",
+            _EFFECTIVE_MIN,
+            _EFFECTIVE_MAX,
+            "A real date between 2000-01-01 and 2099-12-31.",
+        ),
+        "admitted_only": Boolean("Default false."),
+        "min_am_best": Choice(
+            AM_BEST_SCALE, f"Lowest acceptable AM Best rating; default {DEFAULT_MIN_AM_BEST}."
+        ),
+    },
+    REQUIRED_PROFILE_FIELDS,
+    "The entity to evaluate. Integers are JSON integers (`1.0` and `true` are refused); "
+    "an optional field sent as null counts as absent.",
+    # The one rule across fields (`conflict`, checked in _validate_profile below).
+    extra_schema={
+        "if": {"properties": {"claims_3yr": {"const": 0}}, "required": ["claims_3yr"]},
+        "then": {"properties": {"loss_ratio": {"anyOf": [{"const": 0}, {"type": "null"}]}}},
+    },
 )
+assert tuple(PROFILE.fields) == PROFILE_FIELDS
+
+OPTIONS = Obj(
+    {
+        "as_of": Date(
+            "options.as_of must be a valid date YYYY-MM-DD",
+            description="Evaluate as of this date (YYYY-MM-DD) instead of the pool's.",
+            strict_type=False,
+        ),
+        "limit": Integer(LIMIT_MIN, LIMIT_MAX, "Cut `candidates` to the first N."),
+    }
+)
+POOL = Text(1, POOL_MAX_CHARS, "Pool id, e.g. `carriers:all`.")
+WEBHOOK_URL = Text(description="Absolute http(s) URL that receives the finished job.", format="uri")
 
 
 def _validate_profile(profile: dict[str, Any], details: list[Detail]) -> dict[str, Any]:
     """Append the profile's problems to `details`; return its valid, non-null fields in
     table order (values as sent)."""
-    valid: dict[str, Any] = {}
-    for key, value in profile.items():
-        check = _PROFILE_CHECKS.get(key)
-        if check is None:
-            details.append(
-                Detail(
-                    f"profile.{key}", "unknown_field", f"profile.{key} is not a recognized field"
-                )
-            )
-        elif value is not None:
-            problem = check(value)
-            if problem is None:
-                valid[key] = value
-            else:
-                details.append(Detail(f"profile.{key}", *problem))
-    for name in REQUIRED_PROFILE_FIELDS:
-        if profile.get(name) is None:
-            details.append(Detail(f"profile.{name}", "required", f"profile.{name} is required"))
+    valid = PROFILE.validate("profile.", profile, details, Detail)
     if valid.get("claims_3yr") == 0 and valid.get("loss_ratio", 0) > 0:
         details.append(_CONFLICT)
-    return {name: valid[name] for name in PROFILE_FIELDS if name in valid}
+    return valid
+
+
+_CONFLICT = Detail(
+    "profile.loss_ratio", "conflict", "profile.loss_ratio must be 0 when profile.claims_3yr is 0"
+)
 
 
 # ---------------------------------------------------------------- envelope checks
@@ -344,10 +262,10 @@ def _validate_profile(profile: dict[str, Any], details: list[Detail]) -> dict[st
 def _validate_pool(pool: Any, details: list[Detail]) -> None:
     if pool is None:
         details.append(Detail("pool", "required", "pool is required"))
-    elif type(pool) is not str:
-        details.append(Detail("pool", "type", "pool must be a string"))
-    elif not 1 <= len(pool) <= POOL_MAX_CHARS:
-        details.append(Detail("pool", "format", f"pool must be 1-{POOL_MAX_CHARS} characters"))
+    else:
+        problem = POOL.check("pool", pool)
+        if problem is not None:
+            details.append(Detail("pool", *problem))
 
 
 def _validate_options(options: Any, details: list[Detail]) -> dict[str, Any]:
@@ -357,34 +275,7 @@ def _validate_options(options: Any, details: list[Detail]) -> dict[str, Any]:
     if type(options) is not dict:
         details.append(Detail("options", "type", "options must be an object"))
         return {}
-    valid: dict[str, Any] = {}
-    for key in options:
-        if key not in OPTIONS_FIELDS:
-            field = f"options.{key}"
-            details.append(Detail(field, "unknown_field", f"{field} is not a recognized field"))
-    as_of = options.get("as_of")
-    if as_of is not None:
-        if type(as_of) is str and _parse_date(as_of) is not None:
-            valid["as_of"] = as_of
-        else:
-            details.append(
-                Detail("options.as_of", "format", "options.as_of must be a valid date YYYY-MM-DD")
-            )
-    limit = options.get("limit")
-    if limit is not None:
-        if type(limit) is not int:
-            details.append(Detail("options.limit", "type", "options.limit must be an integer"))
-        elif not LIMIT_MIN <= limit <= LIMIT_MAX:
-            details.append(
-                Detail(
-                    "options.limit",
-                    "range",
-                    f"options.limit must be between {LIMIT_MIN} and {LIMIT_MAX}",
-                )
-            )
-        else:
-            valid["limit"] = limit
-    return valid
+    return OPTIONS.validate("options.", options, details, Detail)
 
 
 def _sort_key(detail: Detail) -> tuple[str, str]:
@@ -419,8 +310,10 @@ def validate_request(body: object) -> ValidatedRequest | list[Detail]:
     pool = body.get("pool")
     _validate_pool(pool, details)
     webhook_url = body.get("webhook_url")
-    if webhook_url is not None and type(webhook_url) is not str:
-        details.append(Detail("webhook_url", "type", "webhook_url must be a string"))
+    if webhook_url is not None:
+        problem = WEBHOOK_URL.check("webhook_url", webhook_url)
+        if problem is not None:
+            details.append(Detail("webhook_url", *problem))
     clean_options = _validate_options(body.get("options"), details)
 
     if details:
@@ -475,7 +368,7 @@ def _round_half_up_bp(value: int | Decimal | str | float) -> int:
         return value * 10_000
     if type(value) is float:
         value = repr(value)
-    sign, coefficient, exponent = _decimal_parts(Decimal(value))
+    sign, coefficient, exponent = decimal_parts(Decimal(value))
     shift = exponent + 4
     if not coefficient:
         magnitude = 0

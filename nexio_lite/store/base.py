@@ -21,8 +21,10 @@ from nexio_lite.models import (
     PoolVersion,
     QueueStats,
     ReapReport,
+    RulebookVersion,
     SweepCount,
 )
+from nexio_lite.store.session_rows import UiSession
 
 
 class Store(Protocol):
@@ -119,6 +121,40 @@ class Store(Protocol):
 
     async def list_pools(self, org_id: str) -> list[PoolVersion]:
         """The current version of each of the organization's pools, by pool id."""
+        ...
+
+    # screening rule books (SCREEN.md §2)
+    async def import_rulebook(
+        self,
+        org_id: str,
+        rulebook_id: str,
+        *,
+        canonical: bytes,
+        sha256: str,
+        rules: int,
+        regulations: int,
+        now: int,
+    ) -> RulebookVersion:
+        """Store `canonical` (a checked rule book's canonical JSON; `sha256` its hex digest,
+        else ValueError) as a new immutable version, numbered from 1, and make it current;
+        unless the current version has the same sha256: then that one is returned and
+        nothing is stored. Atomic: concurrent imports of one rule book, from any process,
+        get consecutive versions, and identical ones make a single version."""
+        ...
+
+    async def current_rulebook(self, org_id: str, rulebook_id: str) -> RulebookVersion | None:
+        """The version new jobs use, or None when the organization has no such rule book."""
+        ...
+
+    async def rulebook_version(
+        self, org_id: str, rulebook_id: str, version: int
+    ) -> tuple[RulebookVersion, bytes] | None:
+        """One version and its canonical JSON, byte for byte as imported, or None."""
+        ...
+
+    async def list_rulebooks(self, org_id: str) -> list[RulebookVersion]:
+        """The current version of each of the organization's rule books, by id (code
+        points)."""
         ...
 
     # jobs
@@ -250,3 +286,28 @@ class Store(Protocol):
     async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int: ...
 
     async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]: ...
+
+    # web console sessions (console/): only a hash of each session token is stored
+    async def create_session(
+        self, session_id: str, key_id: str, org_id: str, now: int, expires_at: int
+    ) -> None:
+        """Store a session (`session_id`: the SHA-256 of its token) acting with `key_id`."""
+        ...
+
+    async def get_session(self, session_id: str, now: int) -> UiSession | None:
+        """The session with its API key as stored now (revoked or not), unless it is
+        unknown, deleted or expired at `now`."""
+        ...
+
+    async def delete_session(self, session_id: str) -> bool:
+        """End a session everywhere; False when there was none."""
+        ...
+
+    async def purge_sessions(self, now: int) -> int:
+        """Delete the sessions expired at `now`; returns how many."""
+        ...
+
+    async def ui_secret(self, candidate: str, now: int) -> str:
+        """The console's cookie-signing secret: the one stored, or `candidate`, stored now
+        if there is none (every process sharing the database gets the same one)."""
+        ...

@@ -20,11 +20,21 @@ from nexio_lite.store.postgres.deliveries import DeliveriesMixin
 from nexio_lite.store.postgres.jobs import JobsMixin
 from nexio_lite.store.postgres.maintenance import MaintenanceMixin
 from nexio_lite.store.postgres.migrate import migrations
+from nexio_lite.store.postgres.rulebooks import RulebooksMixin
+from nexio_lite.store.postgres.sessions import SessionsMixin
 
 __all__ = ["PostgresStore", "migrations"]
 
 
-class PostgresStore(AdminMixin, JobsMixin, DeliveriesMixin, MaintenanceMixin, PostgresBase):
+class PostgresStore(
+    AdminMixin,
+    JobsMixin,
+    DeliveriesMixin,
+    MaintenanceMixin,
+    SessionsMixin,
+    RulebooksMixin,
+    PostgresBase,
+):
     """The Store protocol on one PostgreSQL database (`url`: a libpq connection string,
     `postgresql://user@host:5432/name`); any number of processes may share it. One part
     per concern, one connection pool (`core.PostgresBase`, `pool_max` connections) plus

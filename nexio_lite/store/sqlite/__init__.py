@@ -11,10 +11,20 @@ from nexio_lite.store.sqlite.core import SqliteBase, migrations
 from nexio_lite.store.sqlite.deliveries import DeliveriesMixin
 from nexio_lite.store.sqlite.jobs import JobsMixin
 from nexio_lite.store.sqlite.maintenance import MaintenanceMixin
+from nexio_lite.store.sqlite.rulebooks import RulebooksMixin
+from nexio_lite.store.sqlite.sessions import SessionsMixin
 
 __all__ = ["SqliteStore", "migrations"]
 
 
-class SqliteStore(AdminMixin, JobsMixin, DeliveriesMixin, MaintenanceMixin, SqliteBase):
+class SqliteStore(
+    AdminMixin,
+    JobsMixin,
+    DeliveriesMixin,
+    MaintenanceMixin,
+    SessionsMixin,
+    RulebooksMixin,
+    SqliteBase,
+):
     """The Store protocol on one SQLite file: one part per concern, one set of
     connections (`core.SqliteBase`)."""
