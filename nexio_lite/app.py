@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nexio_lite import console
+from nexio_lite import console, jobtypes
 from nexio_lite.api import routes
 from nexio_lite.api.context import SERVICES, Services
 from nexio_lite.api.middleware import request_context
@@ -20,7 +20,6 @@ from nexio_lite.logs import get_logger
 from nexio_lite.loopwatch import LoopWatch
 from nexio_lite.maintenance import MaintenanceRunners, SweepScheduler
 from nexio_lite.metrics import make_metrics
-from nexio_lite.models import EVALUATION
 from nexio_lite.scoring import Scorer
 from nexio_lite.store import make_store
 from nexio_lite.store.base import Store
@@ -130,8 +129,8 @@ class _Parts:
             svc.store, settings.webhooks, settings.base_url,
             poll_seconds=settings.workers.poll_interval_seconds, metrics=svc.metrics,
         )  # fmt: skip
-        runners = {EVALUATION: scorer.run_job}
-        runners.update(MaintenanceRunners(svc.store, settings.retention).runners())
+        maintenance = MaintenanceRunners(svc.store, settings.retention)
+        runners = jobtypes.runners({"scorer": scorer, "maintenance": maintenance})
         leadership = self.leadership = Leadership(svc.store, settings.workers.lease_seconds)
         await leadership.renew()
         leadership.start(self.supervisor)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import zlib
 
+from nexio_lite.jobtypes import ResultIn, job_type
 from nexio_lite.jsontext import dumps
-from nexio_lite.models import EVALUATION, Job, JobStatus, iso_ms
+from nexio_lite.models import Job, JobStatus, iso_ms
 
 # Above this many compressed bytes of candidates (a pool of tens of thousands of
 # carriers: 13.8 MB of JSON for 31,325 candidates), the envelope is rendered in a
@@ -34,8 +35,9 @@ def _envelope_utf8(job: Job, base_url: str) -> bytes:
 def envelope(job: Job, base_url: str, with_candidates: bool = True) -> str:
     """The job as `GET /api/v1/jobs/{id}` answers it (and its webhook sends it); list
     items leave the candidates out."""
+    declared = job_type(job.type)
     head: dict[str, object] = {"id": job.id}
-    if job.type == EVALUATION:
+    if declared.eval_id:
         head["eval_id"] = job.id
     duration = (
         job.completed_at - job.started_at
@@ -54,13 +56,16 @@ def envelope(job: Job, base_url: str, with_candidates: bool = True) -> str:
     )
     text = dumps(head)
     if job.status is JobStatus.COMPLETED and job.result:
-        inner = job.result.strip()[1:-1]
-        if inner:
-            text = text[:-1] + "," + inner + "}"
+        if declared.result_in is ResultIn.RESULT:
+            text = text[:-1] + ',"result":' + job.result + "}"
+        else:
+            inner = job.result.strip()[1:-1]
+            if inner:
+                text = text[:-1] + "," + inner + "}"
         if with_candidates and job.candidates is not None:
             candidates = zlib.decompress(job.candidates).decode("utf-8")
             text = text[:-1] + ',"candidates":' + candidates + "}"
-        if job.type == EVALUATION:
+        if declared.audit:
             text = text[:-1] + ',"audit":' + dumps(f"{base_url}/traces/{job.id}") + "}"
     elif job.status is JobStatus.FAILED and job.error:
         text = text[:-1] + ',"error":' + job.error + "}"

@@ -23,7 +23,7 @@ from nexio_lite.jsontext import dumps
 from nexio_lite.leadership import Leadership
 from nexio_lite.logs import get_logger
 from nexio_lite.metrics import NO_METRICS, Recorder
-from nexio_lite.models import DECAY_SWEEP, METRICS, Job, NewJob, now_ms, random_id
+from nexio_lite.models import DECAY_SWEEP, Job, NewJob, now_ms, random_id
 from nexio_lite.store.base import Store
 from nexio_lite.supervisor import Supervisor
 from nexio_lite.worker import Outcome
@@ -51,11 +51,9 @@ class MaintenanceRunners:
         self.settings = settings
         self.clock = clock
 
-    def runners(self) -> dict[str, Callable[[Job], Any]]:
-        return {DECAY_SWEEP: self.decay_sweep, METRICS: self.metrics}
-
     async def decay_sweep(self, job: Job) -> Outcome:
-        """Delete the organization's terminal evaluation jobs finished before the cutoff,
+        """Delete the organization's terminal jobs of the swept types (`jobtypes`: evaluations
+        and screen analyses) finished before the cutoff,
         in batches of `retention.batch_size` (each its own short write), yielding between
         them. A dry run counts exactly what a real run would delete, deleting nothing."""
         request = json.loads(job.request)

@@ -10,6 +10,14 @@ import time
 
 import attrs
 
+# The job types are declared in `jobtypes`; re-exported for the modules that read them here.
+from nexio_lite.jobtypes import DECAY_SWEEP as DECAY_SWEEP
+from nexio_lite.jobtypes import EVALUATION as EVALUATION
+from nexio_lite.jobtypes import JOB_TYPES as JOB_TYPES
+from nexio_lite.jobtypes import METRICS as METRICS
+from nexio_lite.jobtypes import SCREEN_ANALYSIS as SCREEN_ANALYSIS
+from nexio_lite.jobtypes import SWEPT_TYPES as SWEPT_TYPES
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 SCOPES: tuple[str, ...] = ("jobs:write", "jobs:read", "traces:read", "admin")
@@ -25,12 +33,6 @@ class JobStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobStatus.COMPLETED, JobStatus.FAILED)
-
-
-EVALUATION = "evaluation"
-DECAY_SWEEP = "decay_sweep"
-METRICS = "metrics"
-JOB_TYPES: tuple[str, ...] = (EVALUATION, DECAY_SWEEP, METRICS)
 
 
 def random_id(prefix: str, length: int = 20) -> str:
@@ -122,6 +124,8 @@ class NewJob:
     pool_id: str | None = None
     pool_version: int | None = None
     webhook_url: str | None = None
+    rulebook_id: str | None = None  # screen_analysis: the rule book and the version
+    rulebook_version: int | None = None  # current when the job was accepted
 
 
 @attrs.frozen
@@ -146,6 +150,8 @@ class Job:
     error: str | None = None  # JSON object text {code, message, details}
     stages: str | None = None  # JSON list text of pipeline stage timings
     candidates: bytes | None = None  # ranked candidates: JSON array, zlib-compressed
+    rulebook_id: str | None = None  # screen_analysis jobs: the rule book version used
+    rulebook_version: int | None = None
 
 
 @attrs.frozen
@@ -218,7 +224,7 @@ class IdempotencyClaim:
 
 @attrs.frozen
 class SweepCount:
-    scanned: int  # terminal evaluation jobs of the organization examined
+    scanned: int  # terminal jobs of the swept types (SWEPT_TYPES) of the organization examined
     affected: int  # of those, the ones older than the cutoff
 
 

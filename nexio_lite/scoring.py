@@ -40,6 +40,7 @@ from nexio_lite.procpool import InProcessPool, PoolHealth, ProcPool
 from nexio_lite.store.base import Store
 from nexio_lite.trace_output import trace_bytes
 from nexio_lite.trace_page import TracePage
+from nexio_lite.verticals.screen import Rulebook, load_rulebook, load_screen_request, screen
 from nexio_lite.worker import JobFailure, Outcome
 
 T = TypeVar("T")
@@ -82,6 +83,42 @@ def _pool(pool: PoolVersion, blob: bytes | None) -> PreparedPool:
     while len(_prepared) > _CACHE_SIZE:
         _prepared.popitem(last=False)
     return prepared
+
+
+class RulebookNotLoaded(Exception):
+    """Raised in a scoring process asked to screen against a rule book version it has not
+    loaded, without its data: the server sends the call again with the data."""
+
+
+_rulebooks: OrderedDict[tuple[str, str, int], Rulebook] = OrderedDict()
+
+
+def _rulebook(key: tuple[str, str, int], data: bytes | None) -> Rulebook:
+    """The parsed rule book version `key` (org, rule book id, version), from this process's
+    cache, or parsed from `data` (its canonical JSON, as the store keeps it)."""
+    found = _rulebooks.get(key)
+    if found is not None:
+        _rulebooks.move_to_end(key)
+        return found
+    if data is None:
+        raise RulebookNotLoaded(f"{key[0]}/{key[1]} v{key[2]}")
+    parsed = _rulebooks[key] = load_rulebook(data)
+    while len(_rulebooks) > _CACHE_SIZE:
+        _rulebooks.popitem(last=False)
+    return parsed
+
+
+def run_screen(
+    key: tuple[str, str, int], request_json: str, job_id: str, data: bytes | None = None
+) -> tuple[str, str]:
+    """Screen one stored `screen_analysis` request against rule book version `key`.
+    Returns JSON texts: the result (SCREEN.md §4, the envelope's `result`: see
+    `jobtypes`) and the §5 trace (small: one entry per rule), which the job keeps."""
+    request = load_screen_request(json.loads(request_json))
+    rulebook = _rulebook(key, data)
+    outcome = screen(request, rulebook, version=key[2], job_id=job_id,
+                     clock=time.perf_counter_ns, wall_start_ns=time.time_ns())  # fmt: skip
+    return dumps(outcome.result), dumps(outcome.trace)
 
 
 def prepare(pool: PoolVersion, blob: bytes | None) -> int:
@@ -279,6 +316,27 @@ class Scorer:
         call = functools.partial(run_evaluation, pool, job.request)
         result, candidates, stages = await self._with_pool(pool, call, job)
         return Outcome(result, stages, candidates)
+
+    async def run_screen(self, job: Job) -> Outcome:
+        """A `screen_analysis` job: screened in a scoring process against the rule book
+        version it was accepted with (sent along only to a process that has not parsed
+        it yet). Its trace is kept as the job's `stages` (GET /traces/{id})."""
+        if job.rulebook_id is None or job.rulebook_version is None:
+            raise JobFailure("invalid_job", "The job names no rule book version")
+        key = (job.org_id, job.rulebook_id, job.rulebook_version)
+        call = functools.partial(run_screen, key, job.request, job.id)
+        try:
+            result, trace = await self._call(call, self._seconds_left(job))
+        except RulebookNotLoaded:
+            found = await self.store.rulebook_version(*key)
+            if found is None:
+                raise JobFailure(
+                    "unknown_rulebook",
+                    f"Rulebook {job.rulebook_id} version {job.rulebook_version} is gone",
+                ) from None
+            call = functools.partial(call, data=found[1])
+            result, trace = await self._call(call, self._seconds_left(job))
+        return Outcome(result, trace)
 
     async def warm(self) -> None:
         """Start the scoring processes and prepare every organization's current pools in

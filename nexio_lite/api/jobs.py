@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import Any, NoReturn
@@ -27,6 +27,7 @@ from nexio_lite.api.responses import (
 from nexio_lite.envelope import envelope, envelope_bytes
 from nexio_lite.errors import ApiError
 from nexio_lite.fields import Choice, Integer, Pattern, Query
+from nexio_lite.jobtypes import BY_NAME
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     EVALUATION,
@@ -69,15 +70,26 @@ LIST_QUERY = (
 )  # fmt: skip
 
 
-# Content-Encodings that aiohttp decodes before the handler reads the body.
+# How a create endpoint turns a parsed body into a queued job and its 202 answer.
+Submit = Callable[[Services, str, dict[str, Any], str | None], Awaitable[web.Response]]
+
+
 async def submit_job(request: web.Request) -> web.Response:
+    return await accept_job(request, _submit)
+
+
+async def accept_job(request: web.Request, submit: Submit, kind: str = "") -> web.Response:
+    """The machinery every job-creating POST shares (API.md §3-4): scope `jobs:write`, the
+    body, and the `Idempotency-Key` (replay, reuse, in progress). `submit` validates and
+    queues. `kind` (empty for evaluations, whose stored hashes predate it) is mixed into the
+    body hash, so one key sent to two create endpoints is a reuse, never a replay."""
     svc = services(request)
     key = await authorize(request, "jobs:write")
     idem_key = _idempotency_key(request)
     body = await read_json_object(request, svc.settings.server.max_body_bytes)
     if idem_key is None:
-        return await _submit(svc, key.org_id, body, None)
-    digest = await _body_hash(body)
+        return await submit(svc, key.org_id, body, None)
+    digest = await _body_hash(body, kind)
     claim = await svc.store.begin_idempotent(
         key.org_id, idem_key, digest, now_ms(), IDEMPOTENCY_TTL_MS, IDEMPOTENCY_STALE_MS
     )
@@ -91,10 +103,32 @@ async def submit_job(request: web.Request) -> web.Response:
         headers = {"Location": f"/api/v1/jobs/{claim.job_id}", "Idempotent-Replayed": "true"}
         return json_text(claim.response, status=202, headers=headers)
     try:
-        return await _submit(svc, key.org_id, body, idem_key)
+        return await submit(svc, key.org_id, body, idem_key)
     except BaseException:
         await svc.store.abandon_idempotent(key.org_id, idem_key)
         raise
+
+
+def check_webhook_url(svc: Services, url: str | None) -> None:
+    """422 `invalid_webhook_url` unless `url` (when given) is an acceptable target."""
+    if url is None:
+        return
+    hooks = svc.settings.webhooks
+    reason = check_url(url, UrlPolicy(hooks.allow_private_targets, hooks.require_https))
+    if reason is not None:
+        raise ApiError(422, "invalid_webhook_url", reason)
+
+
+async def enqueue_job(
+    svc: Services, job: NewJob, answer: dict[str, Any], idem_key: str | None, **log_fields: Any
+) -> web.Response:
+    """Queue `job` durably (with the idempotency key's answer, in the same transaction)
+    and answer 202 `answer` with its `Location`."""
+    text = dumps(answer)
+    await svc.store.enqueue(job, None if idem_key is None else (idem_key, text))
+    svc.metrics.job_submitted(job.type)
+    log.info("job_submitted", job_id=job.id, org_id=job.org_id, type=job.type, **log_fields)
+    return json_text(text, status=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -106,10 +140,12 @@ def _idempotency_key(request: web.Request) -> str | None:
     return value
 
 
-async def _body_hash(body: dict[str, Any]) -> str:
+async def _body_hash(body: dict[str, Any], kind: str = "") -> str:
     """Same request, same hash: key order and white space do not matter (see
-    `canonical_json` for what does)."""
+    `canonical_json` for what does). A `kind` prefixes the text."""
     text = await canonical_json(body)
+    if kind:
+        text = f"{kind}\n{text}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -207,14 +243,9 @@ async def _submit(
         raise ApiError(
             422, "unknown_pool", f"Pool '{validated.pool}' not found for your organization"
         )
-    if validated.webhook_url is not None:
-        hooks = svc.settings.webhooks
-        policy = UrlPolicy(hooks.allow_private_targets, hooks.require_https)
-        reason = check_url(validated.webhook_url, policy)
-        if reason is not None:
-            raise ApiError(422, "invalid_webhook_url", reason)
+    check_webhook_url(svc, validated.webhook_url)
     job = NewJob(
-        id=random_id("eval_"),
+        id=random_id(BY_NAME[EVALUATION].id_prefix),
         org_id=org_id,
         type=EVALUATION,
         request=dumps(validated.normalized),
@@ -223,12 +254,8 @@ async def _submit(
         pool_version=pool.version,
         webhook_url=validated.webhook_url,
     )
-    answer = dumps({"eval_id": job.id, "status": "queued"})
-    await svc.store.enqueue(job, None if idem_key is None else (idem_key, answer))
-    svc.metrics.job_submitted(EVALUATION)
-    log.info("job_submitted", job_id=job.id, org_id=job.org_id, type=EVALUATION,
-             pool=pool.pool_id, pool_version=pool.version)  # fmt: skip
-    return json_text(answer, status=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
+    return await enqueue_job(svc, job, {"eval_id": job.id, "status": "queued"}, idem_key,
+                             pool=pool.pool_id, pool_version=pool.version)  # fmt: skip
 
 
 async def get_job(request: web.Request) -> web.Response:

@@ -21,15 +21,16 @@ from typing import Any
 from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
 from nexio_lite.fields import enum_varnames
 from nexio_lite.fields import nullable as _nullable
+from nexio_lite.jobtypes import JOB_TYPES, MAINTENANCE_TYPES
 from nexio_lite.pipeline.ranking import CONFIDENCE, TIERS
 from nexio_lite.pipeline.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
 from nexio_lite.pipeline.schema import DIMENSIONS
+from nexio_lite.verticals.screen.request import CONTENT, CONTEXT, RULEBOOK
+from nexio_lite.verticals.screen.rulebook import PRIORITIES
 
 Schema = dict[str, Any]
 
 JOB_STATUSES: tuple[str, ...] = ("queued", "processing", "completed", "failed")
-MAINTENANCE_TYPES: tuple[str, ...] = ("decay_sweep", "metrics")
-JOB_TYPES: tuple[str, ...] = ("evaluation", *MAINTENANCE_TYPES)
 DELIVERY_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
 LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4")
 DETAIL_CODES: tuple[str, ...] = (
@@ -177,6 +178,108 @@ def _submit_schemas() -> dict[str, Schema]:
     }
 
 
+# ---------------------------------------------------------------- screening (SCREEN.md)
+
+
+def _screen_schemas() -> dict[str, Schema]:
+    """The screen request, from the declarations its validator uses
+    (verticals/screen/request.py), its answer, its result (§4) and its trace (§5)."""
+    occurrence = _obj(
+        {"text": _str("As written in the content."), "start_offset": _int(0),
+         "end_offset": _int(0, description="One past the last code point.")},
+        "text start_offset end_offset",
+    )  # fmt: skip
+    regulation = _obj(
+        {"id": _str(), "category": _str(), "title": _str(), "authorities": _array(_str()),
+         "jurisdictions": _array(_str()), "description": _str(),
+         "updated_at": _str(format="date-time"), "source_url": _str()},
+        "id category title authorities jurisdictions description updated_at source_url",
+    )  # fmt: skip
+    finding = _obj(
+        {
+            "rule_id": _str(),
+            "priority": _enum(PRIORITIES),
+            "title": _str(),
+            "details": _str(),
+            "evidence": _array(ref("ScreenOccurrence"), "The first 20, in content order."),
+            "evidence_count": _int(0),
+            "citations": _array(
+                _obj({"regulation": regulation, "chunks": _array(ref("ScreenOccurrence"))},
+                     "regulation chunks")
+            ),
+        },
+        "rule_id priority title details evidence evidence_count citations",
+    )  # fmt: skip
+    rulebook_ref = _obj(
+        {"id": _str(), "version": _int(1), "sha256": _str(pattern="^[0-9a-f]{64}$")},
+        "id version sha256",
+        description="The rule book version the job used.",
+    )
+    count = _int(0)
+    result = _obj(
+        {
+            "type": _enum(("analysis.screen.result",)),
+            "rulebook": rulebook_ref,
+            "content_sha256": _str(pattern="^[0-9a-f]{64}$"),
+            "risk_score": _int(0, 100),
+            "counts": _obj(dict.fromkeys(PRIORITIES, count), " ".join(PRIORITIES)),
+            "findings": _array(ref("ScreenFinding"), "p1 first, then by first evidence."),
+        },
+        "type rulebook content_sha256 risk_score counts findings",
+        description="The result of a completed `screen_analysis` job (SCREEN.md §4).",
+    )
+    rule = _obj(
+        {
+            "rule_id": _str(),
+            "applies": {"type": "boolean"},
+            "not_applied_because": nullable(_enum(("state", "market", "document"))),
+            "trigger_count": nullable(_int(0)),
+            "phrase_count": _int(0),
+            "fired": {"type": "boolean"},
+        },
+        "rule_id applies not_applied_because trigger_count phrase_count fired",
+    )
+    trace = _obj(
+        {
+            "id": _str(),
+            "type": _enum(("screen_analysis",)),
+            "rulebook": rulebook_ref,
+            "context": {"type": "object", "description": "The fields given, and `document`."},
+            "content_length": _int(0, description="Code points."),
+            "content_sha256": _str(pattern="^[0-9a-f]{64}$"),
+            "stages": _array({"type": "object"}, "validate, match, score."),
+            "rules": _array(rule, "One per rule, in rule book order."),
+        },
+        "id type rulebook context content_length content_sha256 stages rules",
+        description="The trace of a `screen_analysis` job (SCREEN.md §5).",
+    )
+    return {
+        "ScreenContext": CONTEXT.schema(),
+        "ScreenRequest": _obj(
+            {
+                "content": CONTENT.schema(),
+                "context": nullable(ref("ScreenContext")),
+                "rulebook": nullable(RULEBOOK.schema()),
+                "webhook_url": nullable(WEBHOOK_URL.schema()),
+            },
+            "content",
+            closed=True,
+        ),
+        "ScreenJobAccepted": _obj(
+            {
+                "id": _str("`job_` and at least 16 base62 characters.", pattern="^job_"),
+                "type": _enum(("screen_analysis",)),
+                "status": _enum(("queued",)),
+            },
+            "id type status",
+        ),
+        "ScreenOccurrence": occurrence,
+        "ScreenFinding": finding,
+        "ScreenResult": result,
+        "ScreenTrace": trace,
+    }
+
+
 # ---------------------------------------------------------------- the job envelope
 
 
@@ -219,6 +322,7 @@ def _job_summary_schema() -> Schema:
             "filtered": {**count, "description": "Completed evaluations: carriers filtered."},
             "passed": {**count, "description": "Completed evaluations: carriers that passed."},
             "audit": _str("Completed evaluations: URL of the audit trace.", format="uri"),
+            "result": {**ref("ScreenResult"), "description": "Completed `screen_analysis` jobs."},
             "error": ref("JobError"),
             "dry_run": {"type": "boolean", "description": "Completed maintenance jobs."},
             "records_scanned": {**count, "description": "Completed maintenance jobs."},
@@ -405,6 +509,7 @@ def component_schemas() -> dict[str, Schema]:
     return {
         **_error_schemas(),
         **_submit_schemas(),
+        **_screen_schemas(),
         **_job_schemas(),
         **_delivery_schemas(),
         **_maintenance_schemas(),

@@ -153,7 +153,7 @@ def _json_body(schema_name: str, example: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- paths
 
 
-def _webhook_callback() -> dict[str, Any]:
+def _webhook_callback(operation_id: str = "deliverJobWebhook") -> dict[str, Any]:
     signature_headers = [
         parameter(
             "webhook-id", "header", {"type": "string"}, "Stable across retries.", required=True
@@ -173,9 +173,9 @@ def _webhook_callback() -> dict[str, Any]:
         "jobFinished": {
             "{$request.body#/webhook_url}": {
                 "post": {
-                    "operationId": "deliverJobWebhook",
+                    "operationId": operation_id,
                     "summary": "The finished job, POSTed to `webhook_url`",
-                    "description": "Sent when the evaluation reaches `completed` or `failed`: "
+                    "description": "Sent when the job reaches `completed` or `failed`: "
                     "exactly the body `GET /api/v1/jobs/{id}` returns then, signed with the "
                     "organization's secret. Any 2xx within `webhooks.timeout_seconds` is "
                     "success; 410 stops retries; redirects are not followed.",
@@ -189,6 +189,53 @@ def _webhook_callback() -> dict[str, Any]:
     }
 
 
+def _idempotency_key_header() -> dict[str, Any]:
+    return parameter(
+        "Idempotency-Key",
+        "header",
+        {"type": "string", "minLength": 1, "maxLength": 255},
+        "1-255 printable characters. The same key with the same body within 24 h answers "
+        "the original response (with `Idempotent-Replayed: true`); with another body, 422.",
+    )
+
+
+def submit_screen_op() -> Operation:
+    example = {
+        "content": "Guaranteed approval for every applicant.",
+        "context": {"market": "surplus", "document": "quote"},
+        "rulebook": "rules:default",
+    }
+    accepted = _ok(
+        "Accepted and durably queued; read it with `GET /api/v1/jobs/{id}`.",
+        ref("ScreenJobAccepted"),
+        "Location",
+        "Idempotent-Replayed",
+        example={"id": "job_7xKp2mNcQ4vR8sTzAb3D", "type": "screen_analysis",
+                 "status": "queued"},
+    )  # fmt: skip
+    op = _operation(
+        "submitScreen",
+        "Screen a placement text",
+        "Queue a `screen_analysis` job: the text is screened against the organization's "
+        "rule book (the version current now) for forbidden phrases and missing required "
+        "statements. Checks, first failure answers: the body (415, 413, 400), every field "
+        "at once (400), the rule book (422 `unknown_rulebook`), the webhook URL (422 "
+        "`invalid_webhook_url`).",
+        "jobs",
+        {"202": accepted},
+        scope="jobs:write",
+        errors=(400, 409, 413, 415, 422),
+        notes={
+            409: "A request with this `Idempotency-Key` is still in progress.",
+            422: "`unknown_rulebook`, `invalid_webhook_url` or `idempotency_key_reused`.",
+        },
+        parameters=[_idempotency_key_header()],
+        request_body=_json_body("ScreenRequest", example),
+    )
+    op["callbacks"] = _webhook_callback("deliverScreenWebhook")
+    return op
+
+
 def submit_job_op() -> Operation:
     example = {
         "profile": {"entity": "acme-manufacturing", "state": "CA",
@@ -196,13 +243,7 @@ def submit_job_op() -> Operation:
         "pool": "carriers:all",
         "webhook_url": "https://your-app.com/hooks/nexio",
     }  # fmt: skip
-    idempotency_key = parameter(
-        "Idempotency-Key",
-        "header",
-        {"type": "string", "minLength": 1, "maxLength": 255},
-        "1-255 printable characters. The same key with the same body within 24 h answers "
-        "the original response (with `Idempotent-Replayed: true`); with another body, 422.",
-    )
+    idempotency_key = _idempotency_key_header()
     accepted = _ok(
         "Accepted and durably queued.",
         ref("JobAccepted"),
@@ -332,7 +373,11 @@ def list_rulebooks_op() -> Operation:
 
 def get_trace_op() -> Operation:
     eval_id = parameter("eval_id", "path", {"type": "string"}, "`eval_…`.")
-    ok = _ok("The trace (sent gzip-encoded to clients that accept it).", ref("Trace"))
+    ok = _ok(
+        "The trace (sent gzip-encoded to clients that accept it): an evaluation's, or a "
+        "`screen_analysis` job's (`ScreenTrace`).",
+        {"anyOf": [ref("Trace"), ref("ScreenTrace")]},
+    )
     return _operation(
         "getTrace",
         "Get an evaluation's audit trace",

@@ -18,6 +18,7 @@ from nexio_lite.api import (
     operations,
     ops,
     rulebooks,
+    screen,
     traces,
 )
 
@@ -38,6 +39,7 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/jobs", jobs.submit_job, operations.submit_job_op),
+    Route("POST", screen.PATH, screen.submit_screen, operations.submit_screen_op),
     Route("GET", "/api/v1/jobs", jobs.list_jobs, operations.list_jobs_op),
     Route("GET", "/api/v1/jobs/{job_id}", jobs.get_job, operations.get_job_op),
     Route("GET", "/api/v1/jobs/{job_id}/deliveries", deliveries.list_deliveries,

@@ -35,8 +35,9 @@ from nexio_lite.api.jobs import JOB_ID
 from nexio_lite.api.responses import bad_request, not_found, query_values
 from nexio_lite.errors import Unavailable
 from nexio_lite.fields import Choice, Query
+from nexio_lite.jobtypes import TRACED_TYPES, Trace, job_type
 from nexio_lite.logs import get_logger
-from nexio_lite.models import EVALUATION, Job, JobStatus
+from nexio_lite.models import Job, JobStatus
 from nexio_lite.trace_output import is_gzip
 from nexio_lite.trace_page import TracePage, page_count
 
@@ -108,10 +109,12 @@ async def get_trace(request: web.Request) -> web.StreamResponse:
     job = None
     if JOB_ID.fullmatch(eval_id):
         job = await svc.store.get_job(key.org_id, eval_id)
-    if job is None or job.type != EVALUATION:
+    if job is None or job.type not in TRACED_TYPES:
         raise not_found(f"Trace '{eval_id}' not found")
     if job.status is not JobStatus.COMPLETED:
         raise not_found(f"Trace '{eval_id}' is not available: the job is {job.status.value}")
+    if job_type(job.type).trace is Trace.STORED:  # small, kept with the job (SCREEN.md §5)
+        return web.Response(text=job.stages or "{}", content_type="application/json")
     pages = page_count(_passed(job))
     if page > pages:
         raise bad_request(f"page must be between 1 and {pages} for this trace")

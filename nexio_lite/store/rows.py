@@ -12,7 +12,7 @@ from nexio_lite.models import ApiKey, Delivery, DeliveryAttempt, DeliveryStatus,
 JOB_COLUMNS = (
     "seq, id, org_id, type, status, request, created_at, updated_at, pool_id, pool_version, "
     "webhook_url, started_at, completed_at, attempts, lease_until, claim_token, result, "
-    "error, stages, candidates"
+    "error, stages, candidates, rulebook_id, rulebook_version"
 )
 POOL_COLUMNS = "org_id, pool_id, version, generator, size, as_of, sha256, created_at"
 KEY_COLUMNS = "id, org_id, name, scopes, created_at, last_used_at, revoked_at"

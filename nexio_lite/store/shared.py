@@ -17,6 +17,7 @@ import attrs
 from nexio_lite.models import (
     EVALUATION,
     JOB_TYPES,
+    SWEPT_TYPES,
     IdempotencyClaim,
     IdempotencyState,
     QueueStats,
@@ -29,6 +30,9 @@ ATTEMPTS_EXHAUSTED = (
 )
 
 JOB_STATUSES = ("queued", "processing", "completed", "failed")
+
+# The job types `decay_sweep` deletes, as an SQL list literal (fixed identifiers, no input).
+SWEPT_TYPES_SQL = "(" + ", ".join(f"'{t}'" for t in SWEPT_TYPES) + ")"
 
 
 def attempts_exhausted_error(attempts: int) -> str:

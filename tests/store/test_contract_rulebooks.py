@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nexio_lite.models import RulebookVersion
+from nexio_lite.models import NewJob, RulebookVersion
 from nexio_lite.store.base import Store
 from nexio_lite.verticals.screen import Rulebook, load_rulebook, model_rulebook, rulebook_from_obj
 from nexio_lite.verticals.screen.model import model_rulebook_json
@@ -193,3 +193,23 @@ async def test_concurrent_identical_imports_make_a_single_version(make_store: Ma
         assert len(set(made)) == 1, "every caller gets the one stored version"
         assert await a.rulebook_version("acme", "rules:default", 2) is None
         assert [v.version for v in await b.list_rulebooks("acme")] == [1]
+
+
+async def test_a_screen_job_keeps_its_rule_book_version_and_is_swept(store: Store) -> None:
+    await _orgs(store, "acme")
+    job = NewJob(id="job_00000000000000000001", org_id="acme", type="screen_analysis",
+                 request='{"content":"x","rulebook":"rules:default"}', created_at=NOW,
+                 rulebook_id="rules:default", rulebook_version=3)  # fmt: skip
+    await store.enqueue(job)
+    (claim,) = await store.claim(1, 30_000, NOW)
+    assert (claim.job.rulebook_id, claim.job.rulebook_version) == ("rules:default", 3)
+    assert (claim.job.pool_id, claim.job.pool_version) == (None, None)
+    await store.complete(claim, '{"result":{}}', '{"id":"x"}', NOW + 10, NOW + 10)
+    stored = await store.get_job("acme", job.id)
+    assert stored is not None
+    assert (stored.rulebook_id, stored.rulebook_version) == ("rules:default", 3)
+    assert stored.stages == '{"id":"x"}'
+    counted = await store.count_sweepable("acme", NOW + DAY)
+    assert (counted.scanned, counted.affected) == (1, 1)
+    assert await store.delete_swept("acme", NOW + DAY, 10) == 1
+    assert await store.get_job("acme", job.id) is None

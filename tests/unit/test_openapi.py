@@ -48,6 +48,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every endpoint of API.md and the scope it needs (None: no authentication).
 ENDPOINTS: dict[tuple[str, str], str | None] = {
     ("post", "/api/v1/jobs"): "jobs:write",
+    ("post", "/api/v1/analysis/screen"): "jobs:write",
     ("get", "/api/v1/jobs"): "jobs:read",
     ("get", "/api/v1/jobs/{job_id}"): "jobs:read",
     ("get", "/api/v1/jobs/{job_id}/deliveries"): "jobs:read",

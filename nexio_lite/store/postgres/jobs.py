@@ -25,11 +25,12 @@ CompleteItem = tuple[Claim, str, str | None, bytes | None, int, int]
 
 INSERT_JOBS = (
     "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, webhook_url, "
-    "created_at, updated_at) SELECT id, org_id, type, 'queued', request, pool_id, "
-    "pool_version, webhook_url, created_at, created_at FROM unnest(%b::text[], %b::text[], "
-    "%b::text[], %b::text[], %b::text[], %b::int[], %b::text[], %b::bigint[]) WITH ORDINALITY "
-    "AS v(id, org_id, type, request, pool_id, pool_version, webhook_url, created_at, ord) "
-    "ORDER BY ord"
+    "created_at, updated_at, rulebook_id, rulebook_version) SELECT id, org_id, type, 'queued', "
+    "request, pool_id, pool_version, webhook_url, created_at, created_at, rulebook_id, "
+    "rulebook_version FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::int[], %b::text[], %b::bigint[], %b::text[], %b::int[]) WITH ORDINALITY "
+    "AS v(id, org_id, type, request, pool_id, pool_version, webhook_url, created_at, "
+    "rulebook_id, rulebook_version, ord) ORDER BY ord"
 )
 RECORD_IDEMPOTENT = (
     "UPDATE idempotency_keys k SET job_id=v.job_id, response=v.response "
@@ -79,7 +80,8 @@ async def _insert_jobs(c: Conn, items: list[EnqueueItem]) -> list[None]:
     await c.execute(
         INSERT_JOBS,
         _columns(((j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version,
-                   j.webhook_url, j.created_at) for j, _ in items), 8),
+                   j.webhook_url, j.created_at, j.rulebook_id, j.rulebook_version)
+                  for j, _ in items), 10),
     )  # fmt: skip
     keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
     if keys:

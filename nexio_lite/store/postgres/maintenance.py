@@ -8,7 +8,12 @@ from typing import Any
 from nexio_lite.errors import StoreError
 from nexio_lite.models import IdempotencyClaim, SweepCount
 from nexio_lite.store.postgres.core import Conn, PostgresBase
-from nexio_lite.store.shared import StoredIdempotencyKey, decide_idempotent, job_metrics_report
+from nexio_lite.store.shared import (
+    SWEPT_TYPES_SQL,
+    StoredIdempotencyKey,
+    decide_idempotent,
+    job_metrics_report,
+)
 
 TAKE_KEY = (
     "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at, expires_at) "
@@ -29,11 +34,11 @@ TAKE_LEASE = (
 )
 SWEEPABLE = (
     "SELECT count(*), count(*) FILTER (WHERE completed_at < %s) FROM jobs WHERE org_id=%s "
-    "AND type='evaluation' AND status IN ('completed', 'failed')"
+    f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed')"
 )
 DELETE_SWEPT = (
     "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=%s "
-    "AND type='evaluation' AND status IN ('completed', 'failed') AND completed_at < %s "
+    f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed') AND completed_at < %s "
     "LIMIT %s FOR UPDATE SKIP LOCKED)"
 )
 DELIVERY_OUTCOMES = (
@@ -107,12 +112,12 @@ class MaintenanceMixin(PostgresBase):
         return row is not None
 
     async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount:
-        """The organization's terminal evaluation jobs, and those finished before cutoff."""
+        """The organization's terminal jobs of the swept types, and those finished before cutoff."""
         row = await self._read_one(SWEEPABLE, (cutoff, org_id))
         return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
 
     async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int:
-        """Delete up to `limit` terminal evaluation jobs finished before cutoff, with their
+        """Delete up to `limit` terminal jobs of the swept types finished before cutoff, with their
         deliveries and attempts (one short statement; rows another sweep is deleting at
         this moment are skipped)."""
         return await self._exec(DELETE_SWEPT, (org_id, cutoff, limit))

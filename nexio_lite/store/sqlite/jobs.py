@@ -29,9 +29,10 @@ async def _insert_jobs(
 ) -> list[None]:
     await c.executemany(
         "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
-        "webhook_url, created_at, updated_at) VALUES (?,?,?,'queued',?,?,?,?,?,?)",
+        "webhook_url, created_at, updated_at, rulebook_id, rulebook_version) "
+        "VALUES (?,?,?,'queued',?,?,?,?,?,?,?,?)",
         [(j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version, j.webhook_url,
-          j.created_at, j.created_at) for j, _ in items],
+          j.created_at, j.created_at, j.rulebook_id, j.rulebook_version) for j, _ in items],
     )  # fmt: skip
     keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
     if keys:

@@ -10,7 +10,12 @@ from nexio_lite.models import (
     IdempotencyClaim,
     SweepCount,
 )
-from nexio_lite.store.shared import StoredIdempotencyKey, decide_idempotent, job_metrics_report
+from nexio_lite.store.shared import (
+    SWEPT_TYPES_SQL,
+    StoredIdempotencyKey,
+    decide_idempotent,
+    job_metrics_report,
+)
 from nexio_lite.store.sqlite.core import (
     SqliteBase,
 )
@@ -103,22 +108,23 @@ class MaintenanceMixin(SqliteBase):
         return row is not None
 
     async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount:
-        """The organization's terminal evaluation jobs, and those finished before cutoff."""
+        """The organization's terminal jobs of the swept types, and those finished before cutoff."""
         row = await self._read_one(
             "SELECT count(*), coalesce(sum(completed_at < ?), 0) FROM jobs WHERE org_id=? "
-            "AND type='evaluation' AND status IN ('completed', 'failed')",
+            f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed')",
             (cutoff, org_id),
         )
         return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
 
     async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int:
-        """Delete up to `limit` terminal evaluation jobs finished before cutoff, with their
+        """Delete up to `limit` terminal jobs of the swept types finished before cutoff, with their
         deliveries and attempts (one short write transaction)."""
 
         async def op(c: aiosqlite.Connection) -> int:
             cur = await c.execute(
                 "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=? "
-                "AND type='evaluation' AND status IN ('completed', 'failed') AND completed_at<? "
+                f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed') "
+                "AND completed_at<? "
                 "LIMIT ?)",
                 (org_id, cutoff, limit),
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from nexio_lite.fields import Choice, Obj, Text
 from nexio_lite.pipeline.request import NOT_AN_OBJECT_MESSAGE, BodyError, Detail
 from nexio_lite.pipeline.schema import LINES, STATES
 
@@ -31,12 +32,6 @@ DEFAULT_DOCUMENT = "other"
 FIELDS: tuple[str, ...] = ("content", "context", "rulebook", "webhook_url")
 CONTEXT_FIELDS: tuple[str, ...] = ("state", "line", "market", "document")
 
-_CONTEXT_VALUES: dict[str, frozenset[str]] = {
-    "state": frozenset(STATES),
-    "line": frozenset(LINES),
-    "market": frozenset(MARKETS),
-    "document": frozenset(DOCUMENTS),
-}
 _CONTEXT_ENUM_MESSAGES: dict[str, str] = {
     "state": "context.state must be a two-letter uppercase USPS code for one of the 50 states "
     "or DC",
@@ -92,15 +87,35 @@ def _unknown(field: str) -> Detail:
     return Detail(field, "unknown_field", f"{field} is not a recognized field")
 
 
+# The declarations of the body's fields: the validator below checks with them and
+# /openapi.json describes the body from them (api/openapi_schemas.py).
+CONTENT = Text(1, CONTENT_MAX_CHARS, "The text to screen, 1-65,536 characters (code points).")
+RULEBOOK = Text(1, RULEBOOK_MAX_CHARS, f"Rule book id; `{DEFAULT_RULEBOOK}` when absent.")
+CONTEXT = Obj(
+    {
+        "state": Choice(STATES, "Two-letter USPS code (50 states and DC).",
+                        _CONTEXT_ENUM_MESSAGES["state"]),
+        "line": Choice(LINES, "Line of business.", _CONTEXT_ENUM_MESSAGES["line"]),
+        "market": Choice(MARKETS, "Admitted or surplus lines placement.",
+                         _CONTEXT_ENUM_MESSAGES["market"]),
+        "document": Choice(DOCUMENTS, "What the text is.", _CONTEXT_ENUM_MESSAGES["document"],
+                           default=DEFAULT_DOCUMENT),
+    },
+    description="Selects the rules that apply; a field that is null counts as absent.",
+)  # fmt: skip
+
+
+def _check(field: str, spec: Text, value: Any, details: list[Detail]) -> None:
+    problem = spec.check(field, value)
+    if problem is not None:
+        details.append(Detail(field, *problem))
+
+
 def _validate_content(content: Any, details: list[Detail]) -> None:
     if content is None:
         details.append(Detail("content", "required", "content is required"))
-    elif type(content) is not str:
-        details.append(Detail("content", "type", "content must be a string"))
-    elif not 1 <= len(content) <= CONTENT_MAX_CHARS:
-        details.append(
-            Detail("content", "format", f"content must be 1-{CONTENT_MAX_CHARS} characters")
-        )
+    else:
+        _check("content", CONTENT, content, details)
 
 
 def _validate_context(context: Any, details: list[Detail]) -> dict[str, str]:
@@ -111,32 +126,12 @@ def _validate_context(context: Any, details: list[Detail]) -> dict[str, str]:
     if type(context) is not dict:
         details.append(Detail("context", "type", "context must be an object"))
         return {}
-    valid: dict[str, str] = {}
-    for key, value in context.items():
-        field = f"context.{key}"
-        allowed = _CONTEXT_VALUES.get(key)
-        if allowed is None:
-            details.append(_unknown(field))
-        elif value is None:
-            continue
-        elif type(value) is not str:
-            details.append(Detail(field, "type", f"{field} must be a string"))
-        elif value not in allowed:
-            details.append(Detail(field, "enum", _CONTEXT_ENUM_MESSAGES[key]))
-        else:
-            valid[key] = value
-    return {name: valid[name] for name in CONTEXT_FIELDS if name in valid}
+    return CONTEXT.validate("context.", context, details, Detail)
 
 
 def _validate_rulebook(rulebook: Any, details: list[Detail]) -> None:
-    if rulebook is None:
-        return
-    if type(rulebook) is not str:
-        details.append(Detail("rulebook", "type", "rulebook must be a string"))
-    elif not 1 <= len(rulebook) <= RULEBOOK_MAX_CHARS:
-        details.append(
-            Detail("rulebook", "format", f"rulebook must be 1-{RULEBOOK_MAX_CHARS} characters")
-        )
+    if rulebook is not None:
+        _check("rulebook", RULEBOOK, rulebook, details)
 
 
 def _sort_key(detail: Detail) -> tuple[str, str]:
