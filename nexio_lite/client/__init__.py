@@ -1,4 +1,4 @@
-"""The Python client of nexio_lite (API.md §11).
+"""The Python client of nexio_lite (docs: README, "Python client").
 
 ```python
 from nexio_lite.client import Client, AsyncClient, NexioError, verify_webhook
@@ -6,6 +6,8 @@ from nexio_lite.client import Client, AsyncClient, NexioError, verify_webhook
 with Client("http://127.0.0.1:8080", api_key="nx_live_…") as c:
     job = c.wait(c.submit(profile={...}, pool="carriers:all").id, timeout=60)
     job.candidates[0].name, job.candidates[0].scores["appetite"], job.raw
+    screen = c.wait(c.submit_screen("We guarantee approval.", context={"state": "CA"}).id)
+    screen.screen.risk_score, screen.screen.findings[0].rule_id
 ```
 
 `AsyncClient` has the same methods, awaitable. Importing this package starts nothing
@@ -33,10 +35,13 @@ from nexio_lite.client.models import (
     Candidate,
     Delivery,
     DeliveryAttempt,
+    Finding,
     Job,
     JobError,
+    Occurrence,
     Pool,
     Redelivery,
+    ScreenResult,
     Submitted,
 )
 from nexio_lite.client.sync import Client
@@ -50,6 +55,7 @@ __all__ = [
     "ConnectionFailed",
     "Delivery",
     "DeliveryAttempt",
+    "Finding",
     "Forbidden",
     "InvalidRequest",
     "InvalidResponse",
@@ -57,10 +63,12 @@ __all__ = [
     "JobError",
     "NexioError",
     "NotFound",
+    "Occurrence",
     "Pool",
     "RateLimited",
     "Redelivery",
     "RetryPolicy",
+    "ScreenResult",
     "ServerError",
     "Submitted",
     "Unauthorized",

@@ -124,6 +124,25 @@ def submit_call(
     return _post("/api/v1/jobs", body, idempotency_key, retry_statuses=frozenset({409, 429, 503}))
 
 
+def submit_screen_call(
+    content: str,
+    context: Mapping[str, Any] | None,
+    rulebook: str | None,
+    webhook_url: str | None,
+    idempotency_key: str | None,
+) -> Call:
+    """POST /api/v1/analysis/screen, replayable like `submit_call`."""
+    body: dict[str, Any] = {"content": content}
+    if context is not None:
+        body["context"] = dict(context)
+    if rulebook is not None:
+        body["rulebook"] = rulebook
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
+    return _post("/api/v1/analysis/screen", body, idempotency_key,
+                 retry_statuses=frozenset({409, 429, 503}))  # fmt: skip
+
+
 def get_call(job_id: str, wait: int = 0) -> Call:
     """GET /api/v1/jobs/{id}, long-polling `wait` seconds (0-60)."""
     path = _query(f"/api/v1/jobs/{_segment(job_id)}", {"wait": wait or None})

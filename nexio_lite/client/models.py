@@ -22,6 +22,7 @@ from nexio_lite.client.errors import InvalidResponse
 
 TERMINAL = frozenset({"completed", "failed"})
 EVALUATION = "evaluation"
+SCREEN_ANALYSIS = "screen_analysis"
 T = TypeVar("T")
 JSONObject = dict[str, Any]
 
@@ -89,6 +90,74 @@ class Candidate:
 
 
 @attrs.frozen
+class Occurrence:
+    """Where a phrase occurs in the screened content: offsets in code points."""
+
+    text: str
+    start_offset: int
+    end_offset: int
+
+    @classmethod
+    def from_json(cls, raw: JSONObject) -> Occurrence:
+        return cls(_field(raw, "text", str), _field(raw, "start_offset", int),
+                   _field(raw, "end_offset", int))  # fmt: skip
+
+
+@attrs.frozen
+class Finding:
+    """One rule of the rule book that fired: its id, priority (`p1` first), title and
+    details, the evidence in the content (the first 20 occurrences, `evidence_count` all
+    of them) and the regulations it cites (`citations`, as sent)."""
+
+    rule_id: str
+    priority: str
+    title: str
+    details: str
+    evidence: list[Occurrence]
+    evidence_count: int
+    citations: list[JSONObject]
+    raw: JSONObject = attrs.field(repr=False)
+
+    @classmethod
+    def from_json(cls, raw: JSONObject) -> Finding:
+        return cls(
+            rule_id=_field(raw, "rule_id", str),
+            priority=_field(raw, "priority", str),
+            title=_field(raw, "title", str),
+            details=_field(raw, "details", str),
+            evidence=[Occurrence.from_json(o) for o in _objects(raw, "evidence")],
+            evidence_count=_field(raw, "evidence_count", int),
+            citations=_objects(raw, "citations"),
+            raw=raw,
+        )
+
+
+@attrs.frozen
+class ScreenResult:
+    """The result of a completed `screen_analysis` job: the rule book used (`rulebook`:
+    id, version, sha256), the content's SHA-256, the risk score (0-100), the number of
+    findings per priority and the findings, most serious first."""
+
+    rulebook: JSONObject
+    content_sha256: str
+    risk_score: int
+    counts: dict[str, int]
+    findings: list[Finding]
+    raw: JSONObject = attrs.field(repr=False)
+
+    @classmethod
+    def from_json(cls, raw: JSONObject) -> ScreenResult:
+        return cls(
+            rulebook=_field(raw, "rulebook", dict),
+            content_sha256=_field(raw, "content_sha256", str),
+            risk_score=_field(raw, "risk_score", int),
+            counts=_field(raw, "counts", dict),
+            findings=[Finding.from_json(f) for f in _objects(raw, "findings")],
+            raw=raw,
+        )
+
+
+@attrs.frozen
 class JobError:
     """Why a job failed: `code`, `message`, `details` (an object)."""
 
@@ -103,9 +172,10 @@ class JobError:
 
 @attrs.frozen
 class Job:
-    """The job envelope (API.md §5) of any job type (branch on `type`): `error` when
-    failed; for a completed evaluation its results (`pool_size`, `filtered`, `passed`,
-    `candidates`, `audit`). Other types' results are in `raw`."""
+    """The job envelope of any job type (branch on `type`): `error` when failed; for a
+    completed evaluation its results (`pool_size`, `filtered`, `passed`, `candidates`,
+    `audit`); for a completed screen_analysis job its result in `screen`. Other types'
+    results are in `raw`."""
 
     id: str
     type: str
@@ -124,6 +194,7 @@ class Job:
     audit: str | None
     error: JobError | None
     raw: JSONObject = attrs.field(repr=False)
+    screen: ScreenResult | None = None  # a completed screen_analysis job's result
 
     @property
     def terminal(self) -> bool:
@@ -155,6 +226,9 @@ class Job:
             audit=_optional(ours, "audit", str),
             error=JobError.from_json(error) if isinstance(error, dict) else None,
             raw=raw,
+            screen=ScreenResult.from_json(result)
+            if job_type == SCREEN_ANALYSIS and isinstance(result := raw.get("result"), dict)
+            else None,
         )
 
 

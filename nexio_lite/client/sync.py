@@ -73,6 +73,22 @@ class Client:
         replayed = headers.get("idempotent-replayed") == "true"
         return Submitted.from_json(body, replayed, headers.get("location"))
 
+    def submit_screen(
+        self,
+        content: str,
+        context: Mapping[str, Any] | None = None,
+        rulebook: str | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submitted:
+        """Submit a placement screen of `content` (context: state, line, market,
+        document; rulebook: default `rules:default`); durable when this returns. The
+        finished job's result is `Job.screen`."""
+        call = p.submit_screen_call(content, context, rulebook, webhook_url, idempotency_key)
+        body, headers = self._send(call)
+        replayed = headers.get("idempotent-replayed") == "true"
+        return Submitted.from_json(body, replayed, headers.get("location"))
+
     def get(self, job_id: str) -> Job:
         """The job envelope as it is now."""
         return Job.from_json(self._send(p.get_call(job_id))[0])

@@ -64,6 +64,8 @@ async def _provision(env: dict[str, str]) -> tuple[str, str]:
     secret = out.strip().splitlines()[-1]
     code, _, err = await run_cli(env, "pools", "demo", "--org", "acme")
     assert code == 0, err
+    code, _, err = await run_cli(env, "rulebooks", "demo", "--org", "acme")
+    assert code == 0, err
     code, out, err = await run_cli(env, "keys", "create", "--org", "acme")
     assert code == 0, err
     return secret, out.strip().splitlines()[-1]
@@ -349,6 +351,50 @@ async def test_async_submit_wait_and_errors(live: Live) -> None:
         assert caught.value.details
         with pytest.raises(Conflict):
             await c.redeliver(job.id)
+
+
+SCREEN_TEXT = "Guaranteed approval for every applicant."
+SCREEN_CONTEXT = {"market": "surplus", "document": "quote"}
+
+
+def test_submit_screen_then_wait_gives_a_typed_result(client: Client) -> None:
+    submitted = client.submit_screen(SCREEN_TEXT, context=SCREEN_CONTEXT)
+    assert submitted.id.startswith("job_")
+    assert submitted.status == "queued"
+    job = client.wait(submitted.id, timeout=30)
+    assert (job.type, job.status) == ("screen_analysis", "completed")
+    assert job.candidates == []
+    assert job.screen is not None
+    assert job.screen.risk_score == 98
+    assert job.screen.rulebook["id"] == "rules:default"
+    assert [f.rule_id for f in job.screen.findings] == ["S04", "S01", "S02"]
+    first = job.screen.findings[0]
+    assert first.evidence_count == len(first.evidence)  # fewer than 20 occurrences here
+    for occurrence in (o for f in job.screen.findings for o in f.evidence):
+        assert SCREEN_TEXT[occurrence.start_offset : occurrence.end_offset].lower() == (
+            occurrence.text.lower()
+        )
+    assert job.screen.raw == job.raw["result"]
+    again = client.submit_screen(SCREEN_TEXT, context=SCREEN_CONTEXT,
+                                 idempotency_key=f"screen-{submitted.id}")  # fmt: skip
+    replay = client.submit_screen(SCREEN_TEXT, context=SCREEN_CONTEXT,
+                                  idempotency_key=f"screen-{submitted.id}")  # fmt: skip
+    assert replay.replayed
+    assert replay.id == again.id
+    with pytest.raises(Unprocessable) as caught:
+        client.submit_screen(SCREEN_TEXT, rulebook="rules:missing")
+    assert caught.value.code == "unknown_rulebook"
+    with pytest.raises(InvalidRequest) as bad:
+        client.submit_screen("")
+    assert [d["field"] for d in bad.value.details] == ["content"]
+
+
+async def test_async_submit_screen(live: Live) -> None:
+    async with AsyncClient(live.url, live.key) as c:
+        job = await c.wait((await c.submit_screen(SCREEN_TEXT, context=SCREEN_CONTEXT)).id,
+                           timeout=30)  # fmt: skip
+        assert job.screen is not None
+        assert job.screen.risk_score == 98
 
 
 async def test_async_idempotency_key_replays(live: Live) -> None:
