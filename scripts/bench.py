@@ -41,6 +41,7 @@ from nexio_lite.pipeline.request import validate_request
 from nexio_lite.scoring import gc_paused
 from nexio_lite.store import make_store
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.verticals.screen.bench import bench_screen
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -664,6 +665,19 @@ async def bench_big_pool(size: int) -> dict[str, Any]:
     }
 
 
+# ---- placement screening -------------------------------------------------------------------
+
+
+async def _screen(quick: bool) -> dict[str, Any]:
+    """(m) one screen of a 64 KiB content with hundreds of occurrences on the model rule
+    book, in process: median of several runs (the engine's own benchmark)."""
+    return bench_screen(runs=5 if quick else 25)
+
+
+def screen_targets(sc: dict[str, Any]) -> list[tuple[str, float, float]]:
+    return [("screen of a 64 KiB content <= 20 ms (model rule book)", sc["median_ms"], 20.0)]
+
+
 # ---- what metrics cost --------------------------------------------------------------------
 
 
@@ -872,6 +886,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if not quick and not args.no_large:
         r["big_pool"] = await bench_big_pool(99_999)
     r["metrics"] = await bench_metrics(quick)
+    r["screen"] = await _screen(quick)
     if args.postgres:
         pg_e2e = pg_end_to_end_summary(e2e_runs, pg_rounds) if pg_rounds else None
         r["postgres"] = await bench_postgres(quick, runs, pg_e2e)
@@ -887,6 +902,7 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
         "trace": lambda: bench_trace(3 if quick else 10),
         "idle": bench_idle,
         "metrics": lambda: bench_metrics(quick),
+        "screen": lambda: _screen(quick),
         "postgres": lambda: postgres_phase(quick),
         "postgres_claims": lambda: pg_claims(quick, 1 if quick else 3),
         "postgres_wakeup": lambda: pg_wakeups(quick),
@@ -901,6 +917,8 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
     rows = postgres_targets(pg) if pg else []
     if "metrics" in out:
         rows += metrics_targets(out["metrics"])
+    if "screen" in out:
+        rows += screen_targets(out["screen"])
     if rows:
         out["targets"] = judge(rows)
     return out
@@ -959,6 +977,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                      growth, 1.0))  # fmt: skip
     if r.get("metrics"):
         rows += metrics_targets(r["metrics"])
+    if r.get("screen"):
+        rows += screen_targets(r["screen"])
     if r.get("postgres"):
         rows += postgres_targets(r["postgres"])
     return judge(rows)
@@ -1100,6 +1120,10 @@ def print_table(r: dict[str, Any]) -> None:
                      f"end to end {mt['end_to_end_on']['evals_per_s']} / "
                      f"{mt['end_to_end_off']['evals_per_s']} evals/s "
                      f"({mt['ratio_end_to_end_on_to_off']:.3f}x)"))  # fmt: skip
+    sc = r.get("screen")
+    if sc is not None:
+        rows.append(("(m) screen, 64 KiB content", f"{sc['median_ms']} ms ({sc['occurrences']} "
+                     f"occurrences, {sc['findings']} findings, model rule book)"))  # fmt: skip
     if r.get("postgres"):
         rows += postgres_rows(r["postgres"])
     width = max(len(a) for a, _ in rows)

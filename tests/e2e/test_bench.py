@@ -21,7 +21,7 @@ async def test_quick_benchmark_produces_every_figure() -> None:
     for key in ("submit", "end_to_end", "latency_at_half_rate", "pipeline_ms_per_eval",
                 "webhooks", "idle", "huey_default", "huey_normal", "ceiling_insert",
                 "ceiling_group_commit", "ceiling_webhook_client", "claim", "long_poll",
-                "trace", "metrics"):  # fmt: skip
+                "trace", "metrics", "screen"):  # fmt: skip
         assert r[key], key
     assert r["submit"]["rps"] > 0
     assert r["end_to_end"]["evals_per_s"] > 0
