@@ -1,6 +1,7 @@
-"""The console's pages (API.md §10): sign-in and sign-out, Jobs, Job (with redelivery),
-Trace and Pools. Each reads through the same store calls and scope rules as the JSON
-API (API.md §2): another organization's job is "not found", never "forbidden"."""
+"""The console's pages (API.md §10): sign-in and sign-out, Jobs, Job (with redelivery; a
+screen job's page adds its findings and the screened text with the evidence marked),
+Trace and Pools. Each reads through the same store calls and scope rules as the JSON API
+(API.md §2): another organization's job is "not found", never "forbidden"."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from nexio_lite.api.context import REQUEST_ORG, services
 from nexio_lite.api.deliveries import delivery_body
 from nexio_lite.api.jobs import JOB_ID
 from nexio_lite.api.traces import trace_slots
-from nexio_lite.console import jobdata, sessions
+from nexio_lite.console import jobdata, screendata, sessions
 from nexio_lite.console.sessions import Session
 from nexio_lite.console.tracedata import ConsoleTraceView
 from nexio_lite.console.web import base_context, error_page, page, redirect, render
 from nexio_lite.errors import Conflict, NotFound
 from nexio_lite.logs import get_logger
-from nexio_lite.models import EVALUATION, JOB_TYPES, Job, JobStatus, now_ms
+from nexio_lite.models import EVALUATION, JOB_TYPES, SCREEN_ANALYSIS, Job, JobStatus, now_ms
 from nexio_lite.pipeline.rules import RULE_CODES
 
 log = get_logger("nexio_lite.console")
@@ -272,6 +273,7 @@ async def job(request: web.Request, session: Session) -> web.StreamResponse:
         data["envelope"] = jobdata.envelope_fields(found, base_url)
         data["envelope_json"] = orjson.dumps(data["envelope"], option=orjson.OPT_INDENT_2).decode()
         data["candidates"] = jobdata.candidate_page(found, number)
+        data["screen"] = screendata.screen_page(found) if found.type == SCREEN_ANALYSIS else None
         return data
 
     return await render(request, "job.html", context, prepare=prepare)

@@ -36,7 +36,7 @@ from nexio_lite.models import iso_ms
 
 log = get_logger("nexio_lite.console")
 
-STATIC_VERSION = "3"  # bump when console.css or console.js change (cache busting)
+STATIC_VERSION = "4"  # bump when console.css or console.js change (cache busting)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "

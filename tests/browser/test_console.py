@@ -1,8 +1,9 @@
 """The web console (API.md §10) in Debian's chromium: sign in with a key, walk every page
 in light and dark mode on a laptop and a phone (axe-core: no serious or critical
-violation; screenshots saved), click redeliver, check the trace page's counts against
-the JSON trace, check that no request leaves the origin, replay a cookie after logout,
-follow sessions across processes, and measure the trace page of a 99,999-carrier pool.
+violation; screenshots saved), see a screen job's marked evidence, click redeliver, check
+the trace page's counts against the JSON trace, check that no request leaves the origin,
+replay a cookie after logout, follow sessions across processes, and measure the trace page
+of a 99,999-carrier pool.
 """
 
 from __future__ import annotations
@@ -257,6 +258,49 @@ def test_every_page_reads_well_is_accessible_and_stays_on_its_origin(
     finally:
         context.close()
     same_origin_only(requests, site.url)
+
+
+SCREEN_TEXT = (
+    "Proposal for Café Ñandú LLC — general liability.\n\n"
+    "We place this risk with a surplus lines carrier rated A by AM Best, at the lowest price "
+    "in the market. Guaranteed approval, and a $50 gift card when you bind!\n"
+    "The broker fee applies. Please send the owner's date of birth with the application."
+)
+
+
+def test_a_screen_job_page_marks_the_evidence_and_is_accessible(
+    site: Site, browser: Any, axe: Path
+) -> None:
+    """A screen job of the other organization (so that acme's pages keep their counts):
+    its Job page lists every finding and marks every occurrence of evidence at its
+    offsets, and is axe-clean on a laptop, light and dark."""
+    cli(site.server.env, "rulebooks", "demo", "--org", "other")
+    with site.client("other") as c:
+        submitted = c.submit_screen(SCREEN_TEXT, context={"market": "surplus",
+                                                          "document": "proposal"})  # fmt: skip
+        job = c.wait(submitted.id)
+    assert job.screen is not None
+    findings = job.screen.findings
+    evidence = {(o.start_offset, o.end_offset) for f in findings for o in f.evidence}
+    assert len(findings) == 9
+    for scheme in SCHEMES:
+        context = browser.new_context(color_scheme=scheme, **VARIANTS["laptop"])
+        page = context.new_page()
+        try:
+            sign_in(page, site.url, site.keys["other"])
+            page.goto(f"{site.url}/ui/jobs/{job.id}")
+            rules = page.locator("li.finding").evaluate_all("(l) => l.map((e) => e.dataset.rule)")
+            assert rules == [f.rule_id for f in findings]
+            marks = page.locator("#screened mark").evaluate_all(
+                "(l) => l.map((m) => [+m.dataset.start, +m.dataset.end, m.textContent])"
+            )
+            assert {(start, end) for start, end, _ in marks} == evidence
+            assert all(SCREEN_TEXT[start:end] == text for start, end, text in marks)
+            assert page.locator("#screened").text_content() == SCREEN_TEXT
+            check_accessibility(page, axe, f"screen job (laptop, {scheme})")
+            page.screenshot(path=screenshot_path(f"job-screen-laptop-{scheme}"), full_page=True)
+        finally:
+            context.close()
 
 
 def test_redeliver_queues_a_new_delivery_shown_with_every_attempt(site: Site, browser: Any) -> None:
