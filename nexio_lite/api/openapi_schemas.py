@@ -21,7 +21,7 @@ from typing import Any
 from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
 from nexio_lite.fields import enum_varnames
 from nexio_lite.fields import nullable as _nullable
-from nexio_lite.jobtypes import JOB_TYPES, MAINTENANCE_TYPES
+from nexio_lite.jobtypes import EVALUATION, JOB_TYPES, MAINTENANCE_TYPES, SCREEN_ANALYSIS
 from nexio_lite.pipeline.ranking import CONFIDENCE, TIERS
 from nexio_lite.pipeline.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
 from nexio_lite.pipeline.schema import DIMENSIONS
@@ -304,38 +304,82 @@ def _candidate_schema() -> Schema:
     )
 
 
-def _job_summary_schema() -> Schema:
+def _job_common_properties() -> dict[str, Schema]:
+    return {
+        "id": _str("The job id (for evaluations the same as `eval_id`)."),
+        "type": _enum(JOB_TYPES, "Clients branch on it."),
+        "status": _enum(JOB_STATUSES),
+        "created_at": _timestamp("When the job was accepted"),
+        "updated_at": _timestamp("Last change"),
+        "started_at": _timestamp("First claimed by a worker", optional=True),
+        "completed_at": _timestamp("Reached a terminal status", optional=True),
+        "duration_ms": nullable(_int(0, description="completed_at - started_at.")),
+        "attempts": _int(0, description="How many times a worker has claimed it."),
+        "error": ref("JobError"),
+    }
+
+
+COMMON_REQUIRED = (
+    "id type status created_at updated_at started_at completed_at duration_ms attempts"
+)
+
+# The envelope's variant for each job type, by the registry's `result_in` and runner.
+VARIANTS: dict[str, str] = {
+    name: "EvaluationJob" if name == EVALUATION
+    else "ScreenAnalysisJob" if name == SCREEN_ANALYSIS
+    else "MaintenanceJob"
+    for name in JOB_TYPES
+}  # fmt: skip
+
+
+def _variant(type_names: tuple[str, ...], extra: dict[str, Schema], description: str) -> Schema:
+    """One job type's envelope: the common fields with `type` narrowed to its names."""
+    properties = _job_common_properties()
+    properties["type"] = _enum(type_names, "Clients branch on it.")
+    properties.update(extra)
+    return _obj(properties, COMMON_REQUIRED, description=description)
+
+
+def _job_variants() -> dict[str, Schema]:
     count = _int(0)
-    return _obj(
+    evaluation = _variant(
+        (EVALUATION,),
         {
-            "id": _str("The job id (for evaluations the same as `eval_id`)."),
-            "eval_id": _str("Evaluations only."),
-            "type": _enum(JOB_TYPES, "Clients branch on it."),
-            "status": _enum(JOB_STATUSES),
-            "created_at": _timestamp("When the job was accepted"),
-            "updated_at": _timestamp("Last change"),
-            "started_at": _timestamp("First claimed by a worker", optional=True),
-            "completed_at": _timestamp("Reached a terminal status", optional=True),
-            "duration_ms": nullable(_int(0, description="completed_at - started_at.")),
-            "attempts": _int(0, description="How many times a worker has claimed it."),
-            "pool_size": {**count, "description": "Completed evaluations: pool size."},
-            "filtered": {**count, "description": "Completed evaluations: carriers filtered."},
-            "passed": {**count, "description": "Completed evaluations: carriers that passed."},
-            "audit": _str("Completed evaluations: URL of the audit trace.", format="uri"),
-            "result": {**ref("ScreenResult"), "description": "Completed `screen_analysis` jobs."},
-            "error": ref("JobError"),
-            "dry_run": {"type": "boolean", "description": "Completed maintenance jobs."},
-            "records_scanned": {**count, "description": "Completed maintenance jobs."},
-            "records_affected": {**count, "description": "Completed maintenance jobs."},
-            "errors": {**count, "description": "Completed maintenance jobs: errors recorded."},
+            "eval_id": _str("The same as `id`."),
+            "pool_size": {**count, "description": "Completed: the pool's size."},
+            "filtered": {**count, "description": "Completed: carriers filtered out."},
+            "passed": {**count, "description": "Completed: carriers that passed."},
+            "candidates": _array(
+                ref("Candidate"),
+                "Completed: the ranked carriers that passed (cut by `options.limit`); "
+                "not in listings.",
+            ),
+            "audit": _str("Completed: URL of the audit trace.", format="uri"),
+        },
+        "An evaluation (docs/scoring.md): when completed, its result at top level.",
+    )
+    screen = _variant(
+        (SCREEN_ANALYSIS,),
+        {"result": {**ref("ScreenResult"), "description": "Completed: the screen's result."}},
+        "A placement screen (docs/screening.md): when completed, its `result`.",
+    )
+    maintenance = _variant(
+        MAINTENANCE_TYPES,
+        {
+            "dry_run": {"type": "boolean", "description": "Completed: counted only."},
+            "records_scanned": {**count, "description": "Completed: jobs examined."},
+            "records_affected": {**count, "description": "Completed: jobs deleted (or that "
+                                 "would be, with `dry_run`)."},
+            "errors": {**count, "description": "Completed: errors recorded."},
             "metrics": {"type": "object", "description": "Completed `metrics` jobs."},
         },
-        "id type status created_at updated_at started_at completed_at duration_ms attempts",
-        description="A job as listed: the job envelope without `candidates`.",
-    )
+        "A maintenance job: when completed, its counts at top level.",
+    )  # fmt: skip
+    return {"EvaluationJob": evaluation, "ScreenAnalysisJob": screen, "MaintenanceJob": maintenance}
 
 
 def _job_schemas() -> dict[str, Schema]:
+    variants = sorted(set(VARIANTS.values()))
     return {
         "Candidate": _candidate_schema(),
         "JobError": _obj(
@@ -343,27 +387,19 @@ def _job_schemas() -> dict[str, Schema]:
             "code message",
             description="Why a job failed.",
         ),
-        "JobSummary": _job_summary_schema(),
+        **_job_variants(),
         "Job": {
-            "allOf": [
-                ref("JobSummary"),
-                {
-                    "properties": {
-                        "candidates": _array(
-                            ref("Candidate"),
-                            "Completed evaluations: ranked carriers that passed "
-                            "(cut by `options.limit`).",
-                        )
-                    }
-                },
-            ],
-            "description": "The job envelope (docs/api.md). Completed evaluations add their "
-            "result (docs/scoring.md); failed jobs add `error`; completed maintenance jobs "
-            "add their counts.",
+            "oneOf": [ref(name) for name in variants],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {t: f"#/components/schemas/{v}" for t, v in VARIANTS.items()},
+            },
+            "description": "The job envelope of any type (docs/api.md): the common fields, "
+            "and by `type` the type's result; failed jobs add `error`.",
         },
         "JobList": _obj(
             {
-                "data": _array(ref("JobSummary"), "Newest first."),
+                "data": _array(ref("Job"), "Newest first, without `candidates`."),
                 "next_cursor": nullable(_str("Pass as `cursor`; null on the last page.")),
             },
             "data next_cursor",

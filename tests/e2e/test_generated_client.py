@@ -33,7 +33,8 @@ async def test_generated_client_submits_reads_and_types_errors(
     tmp_path: Path, server_factory: type[Server]
 ) -> None:
     env = cli_env(tmp_path)
-    for args in (["orgs", "create", "acme"], ["pools", "demo", "--org", "acme"]):
+    for args in (["orgs", "create", "acme"], ["pools", "demo", "--org", "acme"],
+                 ["rulebooks", "demo", "--org", "acme"]):  # fmt: skip
         assert (await run_cli(env, *args))[0] == 0
     code, out, err = await run_cli(env, "keys", "create", "--org", "acme")
     assert code == 0, err
@@ -57,6 +58,7 @@ def _use_generated_client(base_url: str, key: str) -> None:
     client_mod: Any = importlib.import_module("nexio_client")
     models: Any = importlib.import_module("nexio_client.models")
     submit_job: Any = importlib.import_module("nexio_client.api.jobs.submit_job")
+    submit_screen: Any = importlib.import_module("nexio_client.api.jobs.submit_screen")
     get_job: Any = importlib.import_module("nexio_client.api.jobs.get_job")
 
     with client_mod.AuthenticatedClient(base_url=base_url, token=key) as client:
@@ -73,15 +75,24 @@ def _use_generated_client(base_url: str, key: str) -> None:
         assert accepted.status == models.JobAcceptedStatus.QUEUED
 
         job = get_job.sync(client=client, job_id=accepted.eval_id, wait=30)
-        assert isinstance(job, models.Job), job
-        assert job.status == models.JobSummaryStatus.COMPLETED
-        assert job.type_ == models.JobSummaryType.EVALUATION
+        assert isinstance(job, models.EvaluationJob), job  # the variant its `type` names
+        assert job.status == models.EvaluationJobStatus.COMPLETED
+        assert job.type_ == models.EvaluationJobType.EVALUATION
         assert job.candidates, "a completed evaluation of the demo pool ranks carriers"
         first = job.candidates[0]
         assert isinstance(first, models.Candidate)
         assert first.rank == 1
         assert isinstance(first.scores.appetite, models.CandidateScoresAppetite)
         assert job.pool_size == job.filtered + job.passed
+
+        screen_body = models.ScreenRequest(content="Guaranteed approval for every applicant.")
+        screened = submit_screen.sync(client=client, body=screen_body)
+        assert isinstance(screened, models.ScreenJobAccepted), screened
+        screen_job = get_job.sync(client=client, job_id=screened.id, wait=30)
+        assert isinstance(screen_job, models.ScreenAnalysisJob), screen_job
+        assert isinstance(screen_job.result, models.ScreenResult)
+        assert screen_job.result.risk_score == 75  # S04 alone: no context
+        assert [f.rule_id for f in screen_job.result.findings] == ["S04"]
 
         bad = models.SubmitJobRequest(
             profile=models.Profile(

@@ -290,7 +290,11 @@ def test_job_envelopes_match_the_job_schema(doc: dict[str, Any]) -> None:
     for job in jobs:
         body = json.loads(envelope(job, BASE_URL))
         assert_valid(doc, "Job", body)
-        assert_valid(doc, "JobSummary", {k: v for k, v in body.items() if k != "candidates"})
+        assert_valid(doc, "EvaluationJob", body)
+        assert_valid(doc, "Job", {k: v for k, v in body.items() if k != "candidates"})
+        # the discriminator: an evaluation's body is no other type's envelope
+        assert not validator(doc, "ScreenAnalysisJob").is_valid(body)
+        assert not validator(doc, "MaintenanceJob").is_valid(body)
     broken = json.loads(envelope(jobs[1], BASE_URL))
     broken["candidates"][0]["tier"] = "SUPER_FIT"
     assert not validator(doc, "Job").is_valid(broken)
