@@ -26,8 +26,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import orjson
-
 from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, PoolVersion, iso_ms, now_ms
@@ -167,7 +165,7 @@ def run_evaluation(
     for s in ev.stages:
         stages.append(s.to_dict(iso_ms(wall(s.start_ns) // 1_000_000) or "", _ms(s.duration_ns)))
     counts = {"pool_size": ev.pool_size, "filtered": ev.filtered, "passed": ev.passed}
-    candidates = zlib.compress(orjson.dumps(ev.candidates), CANDIDATES_ZLIB_LEVEL)
+    candidates = zlib.compress(ev.candidates_json, CANDIDATES_ZLIB_LEVEL)  # orjson's bytes
     return dumps(counts), candidates, dumps(stages)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from nexio_lite.pipeline.gcpause import gc_paused
 from nexio_lite.pipeline.pool import carrier_to_dict, serialize_jsonl, serialize_record
 from nexio_lite.pipeline.schema import AM_BEST_OFF_SCALE, AM_BEST_SCALE, LINES, STATES, Carrier
 
@@ -395,7 +396,8 @@ def parse_pool_file(data: bytes, fmt: str, progress: Progress | None = None) -> 
         line = data.count(b"\n", 0, exc.start) + 1
         raise PoolImportError([PoolProblem(line, "the file is not valid UTF-8")]) from None
     records = {"jsonl": _jsonl_records, "json": _json_records, "csv": _csv_records}[fmt](text)
-    return _validate_records(records, progress)
+    with gc_paused():  # many small objects, no cycles: see gcpause
+        return _validate_records(records, progress)
 
 
 # A record as read: its line, its fields (None if unreadable) and problems found while reading.

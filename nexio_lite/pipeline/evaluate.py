@@ -1,18 +1,26 @@
 """`evaluate`: filter → score → rank → render for one profile on a prepared pool.
 
 Pure: no I/O and no wall clock. Timings come from the injected `clock` (a monotonic
-nanosecond counter); without one every timing is 0. The same stage functions are
-used by `build_trace`, so a result and its audit trace always agree.
+nanosecond counter); without one every timing is 0.
+
+Two paths give the same result. On a pool with columns (`PreparedPool.columns`, every
+pool whose numbers fit their bounds) the stages run on arrays (`columns`) and the
+candidates are written straight to JSON; otherwise they run carrier by carrier
+(`filter_stage`, `score_stage`, `ranking.rank`, `render_candidates`), the functions
+`build_trace` uses too. The tests compare both paths, and `evaluate` with the trace.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import attrs
+import orjson
 
+from nexio_lite.pipeline import columns as col
 from nexio_lite.pipeline.context import ProfileContext, make_context
 from nexio_lite.pipeline.facts import CarrierFacts
 from nexio_lite.pipeline.prepared import PreparedPool
@@ -59,15 +67,25 @@ class StageRecord:
 @attrs.frozen(slots=True)
 class Evaluation:
     """The result of `evaluate`. `pool_size == filtered + passed` always holds;
-    `candidates` are the first `options.limit` ranked candidates (all when no limit)."""
+    `candidates_json` is the JSON (UTF-8, exactly as `orjson.dumps(candidates)` writes
+    it) of the first `options.limit` ranked candidates (all when no limit).
+
+    `candidates` is that list as Python data, parsed from `candidates_json` on first
+    use: the service stores the JSON as it is, and only in-process readers (tests,
+    tools) pay for one dict per candidate."""
 
     pool_size: int
     filtered: int
     passed: int
-    candidates: list[dict[str, Any]]
+    candidates_json: bytes
     as_of: dt.date
     as_of_source: str
     stages: tuple[StageRecord, ...]
+
+    @functools.cached_property
+    def candidates(self) -> list[dict[str, Any]]:
+        """The candidates in the API shape (a new list, parsed once per Evaluation)."""
+        return orjson.loads(self.candidates_json)  # type: ignore[no-any-return]
 
 
 def resolve_as_of(pool: PreparedPool, options: Options) -> tuple[dt.date, str]:
@@ -148,18 +166,31 @@ def evaluate(
     ctx = make_context(profile, as_of)
     size = pool.size
 
+    cols = pool.columns
     t0 = tick()
-    passers, reasons = filter_stage(pool, ctx)
-    t1 = tick()
-    scored = score_stage(ctx, passers)
-    t2 = tick()
-    ranked = rank(scored)
-    tiers, confidences = tier_counts(ranked), confidence_counts(ranked)
-    t3 = tick()
-    candidates = render_candidates(ctx, ranked, options.limit)
-    t4 = tick()
+    if cols is not None and col.fast_path_fits(ctx):  # the same results, on arrays
+        passing, reasons = col.filter_columns(cols, ctx)
+        t1 = tick()
+        scored_columns = col.score_columns(cols, ctx, passing)
+        t2 = tick()
+        ordered = col.rank_columns(cols, scored_columns)
+        tiers, confidences = col.rank_counts(ordered)
+        t3 = tick()
+        candidates = col.render_json(cols.texts, ctx, ordered, options.limit)
+        t4 = tick()
+        passed = len(passing)
+    else:
+        passers, reasons = filter_stage(pool, ctx)
+        t1 = tick()
+        scored = score_stage(ctx, passers)
+        t2 = tick()
+        ranked = rank(scored)
+        tiers, confidences = tier_counts(ranked), confidence_counts(ranked)
+        t3 = tick()
+        candidates = orjson.dumps(render_candidates(ctx, ranked, options.limit))
+        t4 = tick()
+        passed = len(passers)
 
-    passed = len(passers)
     stages = (
         StageRecord(
             "filter", t0, t1 - t0, size, passed,
@@ -170,13 +201,13 @@ def evaluate(
             "rank", t2, t3 - t2, passed, passed,
             {"tier_counts": tiers, "confidence_counts": confidences},
         ),
-        StageRecord("render", t3, t4 - t3, passed, len(candidates)),
+        StageRecord("render", t3, t4 - t3, passed, len(range(passed)[: options.limit])),
     )  # fmt: skip
     return Evaluation(
         pool_size=size,
         filtered=size - passed,
         passed=passed,
-        candidates=candidates,
+        candidates_json=candidates,
         as_of=as_of,
         as_of_source=source,
         stages=stages,

@@ -238,23 +238,65 @@ def build_facts(
     """Derive the static facts of carrier `c` (its position `index` in the pool).
 
     With `shared`, values that many carriers have in common are taken from (and added
-    to) that memo; the facts are equal either way."""
-    memo = shared or Shared()
+    to) that memo; the facts are equal either way. (The memo is read directly here,
+    `Shared.get` without its closures: this runs once per carrier of a pool.)"""
+    memo = (shared or Shared())._memo
     base, fsc_penalty, outlook_penalty = financial_parts(c)
     points = placement_points(c)
     ci = c.complaint_index_x100
     lr_pct = c.max_loss_ratio_pct
-    nulls = memo.get(("nulls", *(getattr(c, name) is None for name in COMPLETENESS_FIELDS)),
-                     lambda: null_fields(c))  # fmt: skip
+    turnaround = c.quote_turnaround_days
+    null_key = ("nulls", ci is None, c.am_best_fsc is None, turnaround is None,
+                c.naic_code is None)  # COMPLETENESS_FIELDS order  # fmt: skip
+    nulls = memo.get(null_key)
+    if nulls is None:
+        nulls = memo[null_key] = null_fields(c)
+    lines_key = ("lines", *c.lines.items())
+    line_points = memo.get(lines_key)
+    if line_points is None:
+        line_points = memo[lines_key] = _line_points(c)
+    states_key = ("states", c.states)
+    state_bits = memo.get(states_key)
+    if state_bits is None:
+        state_bits = memo[states_key] = state_mask(c.states)
+    target_key = ("states", c.target_states)
+    target_bits = memo.get(target_key)
+    if target_bits is None:
+        target_bits = memo[target_key] = state_mask(c.target_states)
+    if lr_pct is None:
+        max_lr_bp = None
+    else:
+        max_lr_bp = memo.get(("lr_bp", lr_pct))
+        if max_lr_bp is None:
+            max_lr_bp = memo["lr_bp", lr_pct] = lr_pct * 100
+    date_key = ("date", c.data_as_of)
+    data_ord = memo.get(date_key)
+    if data_ord is None:
+        data_ord = memo[date_key] = _as_date(c.data_as_of).toordinal()
+    middle_key = ("middle", c.band_min, c.band_max, c.am_best_rating, c.am_best_fsc,
+                  c.rating_outlook)  # fmt: skip
+    middle = memo.get(middle_key)
+    if middle is None:
+        middle = memo[middle_key] = middle_clauses(
+            format_band(c.band_min, c.band_max),
+            am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
+        )
+    tail_key = ("tail", c.binding_authority, turnaround, c.access, c.market_type, ci)
+    tail = memo.get(tail_key)
+    if tail is None:
+        tail = memo[tail_key] = tail_clauses(
+            placement_clause(c.binding_authority, turnaround, c.access, c.market_type),
+            service_clause(service_level(ci), ci),
+        )
     return CarrierFacts(
         index=index,
         carrier=c,
         carrier_id=c.carrier_id,
         name=c.name,
         active=c.status == "active",
-        line_points=memo.get(("lines", *c.lines.items()), lambda: _line_points(c)),
-        state_bits=memo.get(("states", c.states), lambda: state_mask(c.states)),
-        target_bits=memo.get(("states", c.target_states), lambda: state_mask(c.target_states)),
+        line_points=line_points,
+        state_bits=state_bits,
+        target_bits=target_bits,
         surplus=c.market_type == "surplus",
         rating_rank=RATING_RANK.get(c.am_best_rating, OFF_SCALE_RANK),
         naics_excluded=tuple(c.naics_excluded),
@@ -264,7 +306,7 @@ def build_facts(
         band_min=c.band_min,
         band_max=c.band_max,
         min_years=c.min_years_in_business,
-        max_lr_bp=None if lr_pct is None else memo.get(("lr_bp", lr_pct), lambda: lr_pct * 100),
+        max_lr_bp=max_lr_bp,
         max_claims=c.max_claims_3yr,
         max_employees=c.max_employees,
         max_limit=c.max_limit,
@@ -274,29 +316,15 @@ def build_facts(
         rate_index=c.rate_index,
         placement_points=points,
         placement_base_level=lvl(points, *POINT_LEVELS),
-        turnaround=c.quote_turnaround_days,
+        turnaround=turnaround,
         service_level=service_level(ci),
-        data_ord=memo.get(("date", c.data_as_of), lambda: _as_date(c.data_as_of).toordinal()),
+        data_ord=data_ord,
         null_fields=nulls,
         completeness_points=completeness_points(len(nulls)),
         restrict_bits=restriction_bits(c),
         name_rank=name_rank,
-        middle_clauses=memo.get(
-            ("middle", c.band_min, c.band_max, c.am_best_rating, c.am_best_fsc, c.rating_outlook),
-            lambda: middle_clauses(
-                format_band(c.band_min, c.band_max),
-                am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
-            ),
-        ),
-        tail_clauses=memo.get(
-            ("tail", c.binding_authority, c.quote_turnaround_days, c.access, c.market_type, ci),
-            lambda: tail_clauses(
-                placement_clause(
-                    c.binding_authority, c.quote_turnaround_days, c.access, c.market_type
-                ),
-                service_clause(service_level(ci), ci),
-            ),
-        ),
+        middle_clauses=middle,
+        tail_clauses=tail,
     )
 
 

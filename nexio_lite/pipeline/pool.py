@@ -710,9 +710,14 @@ def carrier_to_dict(c: Carrier) -> dict[str, Any]:
     }
 
 
+# What `json.dumps(value, separators=(",", ":"), ensure_ascii=True)` uses, made once:
+# `json.dumps` builds a new encoder per call whenever an option is not the default.
+_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def serialize_record(c: Carrier) -> str:
     """One carrier as its canonical JSONL line, without the trailing newline."""
-    return json.dumps(carrier_to_dict(c), separators=(",", ":"), ensure_ascii=True)
+    return _RECORD_ENCODER.encode(carrier_to_dict(c))
 
 
 def serialize_jsonl(carriers: Iterable[Carrier]) -> bytes:

@@ -7,8 +7,10 @@ the carriers whose first failing rule is F01, F02 and F03 respectively.
 
 Memory: the index holds 4-byte indices (`array('I')`), not object references, and the
 facts share every repeated value (`facts.Shared`); the parsed carriers are kept only
-through `CarrierFacts.carrier`, which the trace reads. A 99,999-carrier pool with its
-459 (line, state) buckets of about 13 M entries fits in a process of about 260 MB.
+through `CarrierFacts.carrier`, which the trace reads. With `columns` (the facts as
+arrays, `columns.PoolColumns`), `evaluate` reads no index at all, and an index entry is
+made from the columns the first time `bucket` or `early_counts` asks for it (the trace
+and the console do); a pool outside the columns' bounds gets the whole index up front.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from itertools import compress
 from operator import attrgetter
 
 import attrs
+import numpy as np
 
-from nexio_lite.pipeline.facts import NAME_RANK_BITS, CarrierFacts, Shared, build_facts
+from nexio_lite.pipeline.columns import PoolColumns, build_columns
+from nexio_lite.pipeline.facts import (
+    NAME_RANK_BITS,
+    STATE_BITS,
+    CarrierFacts,
+    Shared,
+    build_facts,
+)
+from nexio_lite.pipeline.gcpause import gc_paused
 from nexio_lite.pipeline.rules import carrier_inactive, line_not_written, state_not_available
 from nexio_lite.pipeline.schema import LINES, STATES, Carrier, PoolMeta
 
@@ -36,6 +47,8 @@ class PreparedPool:
     facts: tuple[CarrierFacts, ...]
     buckets: dict[tuple[str, str], Bucket]
     counts: dict[tuple[str, str], EarlyCounts]
+    # The same facts as arrays, for `evaluate`'s fast path (None: values out of its bounds).
+    columns: PoolColumns | None = None
 
     @property
     def size(self) -> int:
@@ -45,12 +58,25 @@ class PreparedPool:
         """Indices (in `facts`) of the carriers passing F01–F03 for (line, state), in
         pool order. Do not modify the array: it is the pool's own."""
         found = self.buckets.get((line, state))
-        return found if found is not None else _bucket_counts(self.facts, line, state)[0]
+        return found if found is not None else self._index(line, state)[0]
 
     def early_counts(self, line: str, state: str) -> EarlyCounts:
         """(F01, F02, F03) primary-reason counts for (line, state)."""
         found = self.counts.get((line, state))
-        return found if found is not None else _bucket_counts(self.facts, line, state)[1]
+        return found if found is not None else self._index(line, state)[1]
+
+    def _index(self, line: str, state: str) -> tuple[Bucket, EarlyCounts]:
+        """An entry of the (line, state) index that is not there yet: from the columns
+        (kept for a canonical line and state), else by the slow path."""
+        cols = self.columns
+        if cols is None or line not in LINES:
+            return _bucket_counts(self.facts, line, state)
+        kept, f01, f02, f03 = cols.early(line, STATE_BITS.get(state, 0))
+        bucket = array("I", kept.astype(np.uint32).tobytes())
+        if state in STATE_BITS:
+            self.buckets[line, state] = bucket
+            self.counts[line, state] = (f01, f02, f03)
+        return bucket, (f01, f02, f03)
 
 
 def _bucket_counts(
@@ -107,6 +133,11 @@ def prepare_pool(meta: PoolMeta, carriers: Sequence[Carrier]) -> PreparedPool:
     """Precompute the static facts and the (line, state) index of F01–F03 survivors.
 
     Carriers are put in carrier_id order (a no-op for a valid pool, which is sorted)."""
+    with gc_paused():  # no cycles made: see gcpause
+        return _prepare(meta, carriers)
+
+
+def _prepare(meta: PoolMeta, carriers: Sequence[Carrier]) -> PreparedPool:
     carriers = sorted(carriers, key=attrgetter("carrier_id"))
     size = len(carriers)
     if size >= 1 << NAME_RANK_BITS:
@@ -115,6 +146,9 @@ def prepare_pool(meta: PoolMeta, carriers: Sequence[Carrier]) -> PreparedPool:
     shared = Shared()
     facts = tuple(build_facts(i, c, ranks[i], shared) for i, c in enumerate(carriers))
     del shared
+    columns = build_columns(facts)
+    if columns is not None:  # the (line, state) index is made from them when asked
+        return PreparedPool(meta=meta, facts=facts, buckets={}, counts={}, columns=columns)
     inactive = sum(1 for f in facts if carrier_inactive(f))
     writes, available = _membership(facts)
     positions = range(size)
