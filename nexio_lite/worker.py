@@ -89,6 +89,8 @@ class WorkerPool:
         self._dispatch_loop: Loop | None = None
         self._inflight: dict[str, tuple[Claim, asyncio.Task[None]]] = {}
         self._stopping = False
+        self._claim_batch = max(1, settings.concurrency // 4)
+        self._keep_busy = 2 * max(1, settings.processes)  # one running, one waiting each
 
     @property
     def lease_ms(self) -> int:
@@ -141,6 +143,11 @@ class WorkerPool:
             return None
         free = self.settings.concurrency - len(self._inflight)
         if free <= 0:
+            return None
+        # Claim in batches: while enough jobs are in flight to keep every scoring process
+        # busy, wait until a quarter of the slots are free rather than paying one claim
+        # transaction per finished job (each finished job wakes this round again).
+        if free < self._claim_batch and len(self._inflight) >= self._keep_busy:
             return None
         claims = await self.store.claim(free, self.lease_ms, self.clock())
         for claim in claims:

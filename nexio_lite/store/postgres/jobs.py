@@ -4,7 +4,11 @@ Claims take queued rows oldest first with `FOR UPDATE SKIP LOCKED`: concurrent c
 (in this process or any other) never wait for each other and never get the same job.
 Renewal, completion, failure and release change a job only while its claim token still
 matches, so a job that was reaped and claimed again can never be finished by its old
-holder. The reaper skips rows locked at that moment too (they are being finished).
+holder. A job has a token only while it is `processing` (every change out of that
+status clears it), so the token alone selects it: a condition on `status` would let the
+planner scan `jobs_leases`, a partial index whose dead entries (one per finished job,
+until vacuum) made every completion read thousands of them. The reaper skips rows
+locked at that moment too (they are being finished).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ COMPLETE_JOBS = (
     "candidates=v.candidates, completed_at=v.now, updated_at=v.now, lease_until=NULL, "
     "claim_token=NULL FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
     "%b::bytea[], %b::bigint[]) AS v(id, token, result, stages, candidates, now) "
-    "WHERE j.id=v.id AND j.claim_token=v.token AND j.status='processing' RETURNING j.id"
+    "WHERE j.id=v.id AND j.claim_token=v.token RETURNING j.id"
 )
 EXPIRED_OUT_OF_ATTEMPTS = (
     "SELECT seq, attempts FROM jobs WHERE status='processing' AND lease_until < %s "
@@ -151,8 +155,7 @@ class JobsMixin(PostgresBase):
         if not claims:
             return set()
         rows = await self._fetch(
-            "UPDATE jobs SET lease_until=%s WHERE status='processing' "
-            "AND claim_token = ANY(%s) RETURNING id",
+            "UPDATE jobs SET lease_until=%s WHERE claim_token = ANY(%s) RETURNING id",
             (now + lease_ms, sorted(c.token for c in claims)),
             flush=False,
         )
@@ -167,7 +170,7 @@ class JobsMixin(PostgresBase):
 
         async def op(c: Conn) -> bool:
             cur = await c.execute(
-                sql + " WHERE id=%s AND claim_token=%s AND status='processing' RETURNING id",
+                sql + " WHERE id=%s AND claim_token=%s RETURNING id",
                 (*params, job.id, claim.token),
             )
             held = bool(await cur.fetchall())
