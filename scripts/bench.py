@@ -681,21 +681,43 @@ def screen_targets(sc: dict[str, Any]) -> list[tuple[str, float, float]]:
 # ---- what metrics cost --------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _submit_cpu(seconds: float, flag: str) -> dict[str, Any]:
+    """(a) with `metrics.enabled` = flag, and the server process's CPU time per request."""
+    async with running(NEXIO_WORKERS_CONCURRENCY="0", NEXIO_METRICS_ENABLED=flag) as server:
+        assert server.proc is not None
+        await load_for(server, 1.0, 64)  # warm
+        before = cpu_seconds(server.proc.pid)
+        out = await load_for(server, seconds, 64)
+        used = cpu_seconds(server.proc.pid) - before
+    out["server_cpu_us_per_request"] = round(used / (out["rps"] * seconds) * 1e6, 1)
+    return out
+
+
 async def bench_metrics(quick: bool) -> dict[str, Any]:
     """Submit and end-to-end throughput with `metrics.enabled` true and false, in turn
-    (on, off, on, off, ...), and the median of the pairwise ratios on/off."""
-    runs, secs, n = (1, 2.0, 200) if quick else (3, 6.0, 1500)
+    (on, off, on, off, ...), and the median of the pairwise ratios on/off; and, less
+    noisy than throughput on a shared machine, the server's CPU time per submit."""
+    runs, secs, n = (1, 2.0, 200) if quick else (5, 6.0, 1500)
     submits: list[tuple[dict[str, Any], dict[str, Any]]] = []
     e2es: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for _ in range(runs):
-        submits.append(tuple([await bench_submit(secs, 1, NEXIO_METRICS_ENABLED=flag)
-                              for flag in ("true", "false")]))  # type: ignore[arg-type]  # fmt: skip
+        submits.append((await _submit_cpu(secs, "true"), await _submit_cpu(secs, "false")))
         e2es.append(tuple([await bench_end_to_end(2, n, 1, NEXIO_METRICS_ENABLED=flag)
                            for flag in ("true", "false")]))  # type: ignore[arg-type]  # fmt: skip
     return {
+        "runs": runs,
         "submit_on": _median_dicts([a for a, _ in submits]),
         "submit_off": _median_dicts([b for _, b in submits]),
         "ratio_submit_on_to_off": round(_median([a["rps"] / b["rps"] for a, b in submits]), 3),
+        "ratio_submit_cpu_off_to_on": round(
+            _median([b["server_cpu_us_per_request"] / a["server_cpu_us_per_request"]
+                     for a, b in submits]), 3),
         "end_to_end_on": _median_dicts([a for a, _ in e2es]),
         "end_to_end_off": _median_dicts([b for _, b in e2es]),
         "ratio_end_to_end_on_to_off": round(
@@ -1119,7 +1141,9 @@ def print_table(r: dict[str, Any]) -> None:
                      f"{mt['submit_off']['rps']} req/s ({mt['ratio_submit_on_to_off']:.3f}x); "
                      f"end to end {mt['end_to_end_on']['evals_per_s']} / "
                      f"{mt['end_to_end_off']['evals_per_s']} evals/s "
-                     f"({mt['ratio_end_to_end_on_to_off']:.3f}x)"))  # fmt: skip
+                     f"({mt['ratio_end_to_end_on_to_off']:.3f}x); server CPU per submit "
+                     f"{mt['submit_on']['server_cpu_us_per_request']} / "
+                     f"{mt['submit_off']['server_cpu_us_per_request']} us"))  # fmt: skip
     sc = r.get("screen")
     if sc is not None:
         rows.append(("(m) screen, 64 KiB content", f"{sc['median_ms']} ms ({sc['occurrences']} "
