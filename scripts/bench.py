@@ -716,8 +716,14 @@ async def bench_metrics(quick: bool) -> dict[str, Any]:
         "submit_off": _median_dicts([b for _, b in submits]),
         "ratio_submit_on_to_off": round(_median([a["rps"] / b["rps"] for a, b in submits]), 3),
         "ratio_submit_cpu_off_to_on": round(
-            _median([b["server_cpu_us_per_request"] / a["server_cpu_us_per_request"]
-                     for a, b in submits]), 3),
+            _median(
+                [
+                    b["server_cpu_us_per_request"] / a["server_cpu_us_per_request"]
+                    for a, b in submits
+                ]
+            ),
+            3,
+        ),
         "end_to_end_on": _median_dicts([a for a, _ in e2es]),
         "end_to_end_off": _median_dicts([b for _, b in e2es]),
         "ratio_end_to_end_on_to_off": round(
