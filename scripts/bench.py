@@ -1168,7 +1168,7 @@ def print_table(r: dict[str, Any]) -> None:
 
 def postgres_rows(pg: dict[str, Any]) -> list[tuple[str, str]]:
     """The PostgreSQL column of the table: each figure beside SQLite's where both exist."""
-    rows: list[tuple[str, str]] = [("(l) PostgreSQL, measured in the same run", "")]
+    rows: list[tuple[str, str]] = [("(n) PostgreSQL, measured in the same run", "")]
     e2e = pg.get("end_to_end")
     if e2e is not None:
         sqlite = e2e["sqlite"]["evals_per_s"]
