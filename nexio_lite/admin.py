@@ -27,12 +27,14 @@ from nexio_lite.models import (
     now_ms,
     random_id,
 )
-from nexio_lite.pipeline.carriers_io import (
+from nexio_lite.store import make_store
+from nexio_lite.store.base import Store
+from nexio_lite.verticals.carriers.carriers_io import (
     PoolImportError,
     format_from_filename,
     parse_pool_file,
 )
-from nexio_lite.pipeline.pool import (
+from nexio_lite.verticals.carriers.pool import (
     DEMO_AS_OF,
     DEMO_POOL_ID,
     DEMO_SIZE,
@@ -40,9 +42,7 @@ from nexio_lite.pipeline.pool import (
     generate_pool,
     serialize_jsonl,
 )
-from nexio_lite.pipeline.schema import Carrier
-from nexio_lite.store import make_store
-from nexio_lite.store.base import Store
+from nexio_lite.verticals.carriers.schema import Carrier
 from nexio_lite.verticals.screen import (
     MODEL_RULEBOOK_ID,
     Rulebook,

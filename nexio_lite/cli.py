@@ -27,8 +27,12 @@ from nexio_lite.admin import IMPORTED_GENERATOR, Admin, DemoReady, RulebookImpor
 from nexio_lite.config import Settings, load_settings
 from nexio_lite.errors import NexioError
 from nexio_lite.models import SCOPES, PoolVersion, iso_ms
-from nexio_lite.pipeline.carriers_io import PoolImportError, format_from_filename, parse_pool_file
-from nexio_lite.pipeline.pool import (
+from nexio_lite.verticals.carriers.carriers_io import (
+    PoolImportError,
+    format_from_filename,
+    parse_pool_file,
+)
+from nexio_lite.verticals.carriers.pool import (
     DEMO_AS_OF,
     DEMO_POOL_ID,
     DEMO_SIZE,
@@ -36,7 +40,7 @@ from nexio_lite.pipeline.pool import (
     MAX_SIZE,
     generate_pool,
 )
-from nexio_lite.pipeline.schema import Carrier
+from nexio_lite.verticals.carriers.schema import Carrier
 from nexio_lite.verticals.screen import MODEL_RULEBOOK_ID
 
 ORG_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")

@@ -29,15 +29,15 @@ from typing import Any, TypeVar
 from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, PoolVersion, iso_ms, now_ms
-from nexio_lite.pipeline.carriers_io import parse_pool_file
-from nexio_lite.pipeline.evaluate import evaluate
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.request import load_request
-from nexio_lite.pipeline.schema import Options, PoolMeta, Profile
 from nexio_lite.procpool import InProcessPool, PoolHealth, ProcPool
 from nexio_lite.store.base import Store
 from nexio_lite.trace_output import trace_bytes
 from nexio_lite.trace_page import TracePage
+from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
+from nexio_lite.verticals.carriers.evaluate import evaluate
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.request import load_request
+from nexio_lite.verticals.carriers.schema import Options, PoolMeta, Profile
 from nexio_lite.verticals.screen import Rulebook, load_rulebook, load_screen_request, screen
 from nexio_lite.worker import JobFailure, Outcome
 

@@ -32,10 +32,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from nexio_lite.pipeline.prepared import PreparedPool
-from nexio_lite.pipeline.schema import Options, Profile
-from nexio_lite.pipeline.trace import trace_parts
 from nexio_lite.trace_page import TracePage, render_trace_page
+from nexio_lite.verticals.carriers.prepared import PreparedPool
+from nexio_lite.verticals.carriers.schema import Options, Profile
+from nexio_lite.verticals.carriers.trace import trace_parts
 
 ENTRIES_PER_WRITE = 500  # ~1 MB of JSON per write for a full trace's carrier entries
 GZIP_LEVEL = 1  # 210 MB -> ~15 MB in ~1 s; higher levels gain little on this JSON

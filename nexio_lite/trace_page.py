@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from nexio_lite.pipeline.schema import DIMENSIONS
+from nexio_lite.verticals.carriers.schema import DIMENSIONS
 
 PAGE_SIZE = 100
 NAME_CHARS = 200  # names longer than this (an imported pool may have any) are cut short

@@ -38,10 +38,10 @@ from aiohttp import web
 
 from nexio_lite.jsontext import dumps
 from nexio_lite.models import now_ms, random_id
-from nexio_lite.pipeline.evaluate import evaluate
-from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.request import parse_json_body, validate_request
+from nexio_lite.verticals.carriers.evaluate import evaluate
+from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.request import parse_json_body, validate_request
 
 HTTP_MODES = ("bare", "insert", "autocommit", "group", "receiver")
 DB_MODES = ("insert", "autocommit", "group")

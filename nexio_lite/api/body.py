@@ -12,7 +12,7 @@ from aiohttp import web
 from nexio_lite.api.context import services
 from nexio_lite.api.responses import bad_request
 from nexio_lite.errors import ApiError
-from nexio_lite.pipeline.request import BodyError, parse_json_body
+from nexio_lite.validation import BodyError, parse_json_body
 
 # Content codings we decode ourselves, with zlib's window bits for each (aiohttp's own
 # decoding is off: it would inflate a whole body on the event loop, without a bound).

@@ -38,7 +38,7 @@ from nexio_lite.models import (
     now_ms,
     random_id,
 )
-from nexio_lite.pipeline.request import error_message, validate_request
+from nexio_lite.verticals.carriers.request import error_message, validate_request
 from nexio_lite.webhooks.ssrf import UrlPolicy, check_url
 
 log = get_logger("nexio_lite.api")

@@ -22,9 +22,9 @@ from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
 from nexio_lite.fields import enum_varnames
 from nexio_lite.fields import nullable as _nullable
 from nexio_lite.jobtypes import EVALUATION, JOB_TYPES, MAINTENANCE_TYPES, SCREEN_ANALYSIS
-from nexio_lite.pipeline.ranking import CONFIDENCE, TIERS
-from nexio_lite.pipeline.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
-from nexio_lite.pipeline.schema import DIMENSIONS
+from nexio_lite.verticals.carriers.ranking import CONFIDENCE, TIERS
+from nexio_lite.verticals.carriers.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
+from nexio_lite.verticals.carriers.schema import DIMENSIONS
 from nexio_lite.verticals.screen.request import CONTENT, CONTEXT, RULEBOOK
 from nexio_lite.verticals.screen.rulebook import PRIORITIES
 
@@ -154,7 +154,7 @@ def _error_schemas() -> dict[str, Schema]:
 
 
 def _submit_schemas() -> dict[str, Schema]:
-    """The submit body, from the declarations its validator uses (pipeline/request.py)."""
+    """The submit body, from the declarations its validator uses (verticals/carriers/request.py)."""
     return {
         "Profile": PROFILE.schema(),
         "EvaluationOptions": OPTIONS.schema(),

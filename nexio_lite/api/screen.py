@@ -18,7 +18,7 @@ from nexio_lite.api.responses import bad_request, dumps
 from nexio_lite.errors import ApiError
 from nexio_lite.jobtypes import BY_NAME, SCREEN_ANALYSIS
 from nexio_lite.models import NewJob, now_ms, random_id
-from nexio_lite.pipeline.request import error_message
+from nexio_lite.validation import error_message
 from nexio_lite.verticals.screen import unknown_rulebook_message, validate_screen_request
 
 PATH = BY_NAME[SCREEN_ANALYSIS].create_route.partition(" ")[2]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nexio_lite.pipeline.dimensions import LIMIT_MULTIPLES, PRICING_RATIO_LEVELS
-from nexio_lite.pipeline.facts import (
+from nexio_lite.verticals.carriers.dimensions import LIMIT_MULTIPLES, PRICING_RATIO_LEVELS
+from nexio_lite.verticals.carriers.facts import (
     ACCESS_POINTS,
     BINDING_POINTS,
     BREADTH_POINTS,
@@ -22,9 +22,9 @@ from nexio_lite.pipeline.facts import (
     SERVICE_THRESHOLDS,
     turnaround_points,
 )
-from nexio_lite.pipeline.ranking import LEVEL_LABELS, MAX_RAW, TIER_RULES, TIERS
-from nexio_lite.pipeline.reasoning import format_complaint_index
-from nexio_lite.pipeline.schema import AM_BEST_OFF_SCALE
+from nexio_lite.verticals.carriers.ranking import LEVEL_LABELS, MAX_RAW, TIER_RULES, TIERS
+from nexio_lite.verticals.carriers.reasoning import format_complaint_index
+from nexio_lite.verticals.carriers.schema import AM_BEST_OFF_SCALE
 
 # What each filter rule checks, as a broker would say it (DOMAIN.md §4).
 RULE_TITLES: dict[str, str] = {

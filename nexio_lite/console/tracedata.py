@@ -30,18 +30,18 @@ import attrs
 import orjson
 
 from nexio_lite.console import explain
-from nexio_lite.pipeline.context import ProfileContext, make_context
-from nexio_lite.pipeline.evaluate import (
+from nexio_lite.verticals.carriers.context import ProfileContext, make_context
+from nexio_lite.verticals.carriers.evaluate import (
     filter_stage,
     render_candidates,
     resolve_as_of,
     score_stage,
 )
-from nexio_lite.pipeline.facts import CarrierFacts
-from nexio_lite.pipeline.prepared import PreparedPool
-from nexio_lite.pipeline.ranking import Scored, rank
-from nexio_lite.pipeline.request import profile_to_dict
-from nexio_lite.pipeline.rules import (
+from nexio_lite.verticals.carriers.facts import CarrierFacts
+from nexio_lite.verticals.carriers.prepared import PreparedPool
+from nexio_lite.verticals.carriers.ranking import Scored, rank
+from nexio_lite.verticals.carriers.request import profile_to_dict
+from nexio_lite.verticals.carriers.rules import (
     FAIL,
     INDEXED_RULES,
     RULE_CODES,
@@ -51,10 +51,16 @@ from nexio_lite.pipeline.rules import (
     line_not_written,
     state_not_available,
 )
-from nexio_lite.pipeline.schema import DIMENSIONS, RULES_VERSION, VERTICAL_ID, Options, Profile
+from nexio_lite.verticals.carriers.schema import (
+    DIMENSIONS,
+    RULES_VERSION,
+    VERTICAL_ID,
+    Options,
+    Profile,
+)
 
 # The trace's own builder of one §8 carrier entry (all 12 rules; candidates' details).
-from nexio_lite.pipeline.trace import TraceMismatch, _carrier_entry
+from nexio_lite.verticals.carriers.trace import TraceMismatch, _carrier_entry
 
 CANDIDATES_PER_PAGE = 25
 FILTERED_PER_PAGE = 50

@@ -23,7 +23,7 @@ from nexio_lite.console.web import base_context, error_page, page, redirect, ren
 from nexio_lite.errors import Conflict, NotFound
 from nexio_lite.logs import get_logger
 from nexio_lite.models import EVALUATION, JOB_TYPES, SCREEN_ANALYSIS, Job, JobStatus, now_ms
-from nexio_lite.pipeline.rules import RULE_CODES
+from nexio_lite.verticals.carriers.rules import RULE_CODES
 
 log = get_logger("nexio_lite.console")
 

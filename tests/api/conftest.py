@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from nexio_lite.admin import Admin
 from nexio_lite.app import create_app
 from nexio_lite.config import Settings, load_settings
-from nexio_lite.pipeline.pool import DEMO_AS_OF, GENERATOR, generate_pool
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.verticals.carriers.pool import DEMO_AS_OF, GENERATOR, generate_pool
 
 from .receiver import Receiver
 

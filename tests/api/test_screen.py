@@ -11,8 +11,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from nexio_lite.admin import Admin
-from nexio_lite.pipeline.schema import LINES
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.verticals.carriers.schema import LINES
 from nexio_lite.verticals.screen import load_screen_request, model_rulebook, rulebook_from_obj
 from nexio_lite.verticals.screen import screen as run_screen
 from nexio_lite.verticals.screen.model import model_rulebook_json

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from nexio_lite.api.traces import SEND_CHUNK_BYTES, TraceBusy, TraceSlots
-from nexio_lite.pipeline.schema import DIMENSIONS
+from nexio_lite.verticals.carriers.schema import DIMENSIONS
 
 from .conftest import World
 

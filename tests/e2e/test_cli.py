@@ -70,7 +70,7 @@ async def test_import_refuses_a_bad_row_by_line_and_imports_nothing(tmp_path: Pa
     env = cli_env(tmp_path)
     await run_cli(env, "orgs", "create", "acme")
     await run_cli(env, "pools", "demo", "--org", "acme", "--pool", "small", "--size", "3")
-    from nexio_lite.pipeline.pool import carrier_to_dict, generate_pool
+    from nexio_lite.verticals.carriers.pool import carrier_to_dict, generate_pool
 
     rows = [carrier_to_dict(c) for c in generate_pool(3)]
     rows[1]["max_revenue"] = "lots"
@@ -207,8 +207,8 @@ def _bad_csv(tmp_path: Path, rows: int) -> Path:
     import csv
     import io
 
-    from nexio_lite.pipeline.carriers_io import write_csv
-    from nexio_lite.pipeline.pool import generate_pool
+    from nexio_lite.verticals.carriers.carriers_io import write_csv
+    from nexio_lite.verticals.carriers.pool import generate_pool
 
     table = list(csv.reader(io.StringIO(write_csv(generate_pool(rows)).decode())))
     column = table[0].index("segment")
@@ -244,8 +244,8 @@ async def test_import_lists_every_problem_by_line_up_to_50_then_a_count(tmp_path
 async def test_import_of_a_csv_with_another_delimiter_says_so_in_one_line(
     tmp_path: Path, delimiter: str, name: str
 ) -> None:
-    from nexio_lite.pipeline.carriers_io import write_csv
-    from nexio_lite.pipeline.pool import generate_pool
+    from nexio_lite.verticals.carriers.carriers_io import write_csv
+    from nexio_lite.verticals.carriers.pool import generate_pool
 
     env = cli_env(tmp_path)
     await run_cli(env, "orgs", "create", "acme")
@@ -304,8 +304,8 @@ async def test_long_pool_work_shows_progress_on_a_terminal_only(tmp_path: Path) 
     assert "pools demo: storing 3,000 carriers as big" in shown
     assert shown.endswith("\r")  # the line is erased at the end
 
-    from nexio_lite.pipeline.carriers_io import write_csv
-    from nexio_lite.pipeline.pool import generate_pool
+    from nexio_lite.verticals.carriers.carriers_io import write_csv
+    from nexio_lite.verticals.carriers.pool import generate_pool
 
     (tmp_path / "pool.csv").write_bytes(write_csv(generate_pool(2500)))
     args = ("pools", "import", "--org", "acme", "--pool", "mine", str(tmp_path / "pool.csv"))

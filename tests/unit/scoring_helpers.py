@@ -13,13 +13,13 @@ from typing import Any
 
 import attrs
 
-from nexio_lite.pipeline.context import ProfileContext, make_context
-from nexio_lite.pipeline.evaluate import Evaluation, evaluate
-from nexio_lite.pipeline.facts import CarrierFacts, build_facts
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.ranking import Scored, score_carrier
-from nexio_lite.pipeline.rules import FILTER_RULES, rule_outcome
-from nexio_lite.pipeline.schema import Carrier, Options, PoolMeta, Profile
+from nexio_lite.verticals.carriers.context import ProfileContext, make_context
+from nexio_lite.verticals.carriers.evaluate import Evaluation, evaluate
+from nexio_lite.verticals.carriers.facts import CarrierFacts, build_facts
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.ranking import Scored, score_carrier
+from nexio_lite.verticals.carriers.rules import FILTER_RULES, rule_outcome
+from nexio_lite.verticals.carriers.schema import Carrier, Options, PoolMeta, Profile
 
 AS_OF = dt.date(2025, 6, 30)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nexio_lite.api.jobs import canonical_json
-from nexio_lite.pipeline.request import parse_json_body
+from nexio_lite.validation import parse_json_body
 
 
 async def canon(text: str) -> str:

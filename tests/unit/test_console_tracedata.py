@@ -17,13 +17,13 @@ from nexio_lite.console.tracedata import (
     ConsoleTraceView,
     trace_page_data,
 )
-from nexio_lite.pipeline.evaluate import evaluate
-from nexio_lite.pipeline.pool import DEMO_AS_OF, GENERATOR, generate_pool
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.request import load_request
-from nexio_lite.pipeline.rules import RULE_CODES
-from nexio_lite.pipeline.schema import PoolMeta
-from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.verticals.carriers.evaluate import evaluate
+from nexio_lite.verticals.carriers.pool import DEMO_AS_OF, GENERATOR, generate_pool
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.request import load_request
+from nexio_lite.verticals.carriers.rules import RULE_CODES
+from nexio_lite.verticals.carriers.schema import PoolMeta
+from nexio_lite.verticals.carriers.trace import build_trace
 
 SEED = {"entity": "acme", "state": "CA", "line": "professional_liability", "revenue": 12_000_000}
 # Every optional field given, tight enough that F04 and F07-F12 each remove carriers.

@@ -9,15 +9,15 @@ import datetime as dt
 
 import pytest
 
-from nexio_lite.pipeline.dimensions import (
+from nexio_lite.verticals.carriers.dimensions import (
     ilf_pct,
     limit_points,
     market_premium,
     pricing,
     reference_levels,
 )
-from nexio_lite.pipeline.facts import financial_parts, roman_to_int
-from nexio_lite.pipeline.schema import Carrier, Profile
+from nexio_lite.verticals.carriers.facts import financial_parts, roman_to_int
+from nexio_lite.verticals.carriers.schema import Carrier, Profile
 
 from .scoring_helpers import AS_OF, context, facts, make_carrier, make_profile, score
 

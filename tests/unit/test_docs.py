@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from nexio_lite.api.middleware import _HTTP_CODES
 from nexio_lite.api.routes import ROUTES
 from nexio_lite.config import describe
-from nexio_lite.pipeline.carriers_io import parse_pool_file
+from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
 from nexio_lite.webhooks.signing import new_secret, webhook_headers
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from nexio_lite.pipeline.context import make_context
-from nexio_lite.pipeline.dimensions import reference_levels
-from nexio_lite.pipeline.evaluate import evaluate, filter_stage, score_stage
-from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.ranking import rank
-from nexio_lite.pipeline.reasoning import format_band, reasoning_sentence
-from nexio_lite.pipeline.request import parse_profile
-from nexio_lite.pipeline.rules import FAIL, FILTER_RULES, RULE_CODES, rule_outcome
-from nexio_lite.pipeline.schema import LINES, STATES, Options, Profile
-from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.verticals.carriers.context import make_context
+from nexio_lite.verticals.carriers.dimensions import reference_levels
+from nexio_lite.verticals.carriers.evaluate import evaluate, filter_stage, score_stage
+from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.ranking import rank
+from nexio_lite.verticals.carriers.reasoning import format_band, reasoning_sentence
+from nexio_lite.verticals.carriers.request import parse_profile
+from nexio_lite.verticals.carriers.rules import FAIL, FILTER_RULES, RULE_CODES, rule_outcome
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Options, Profile
+from nexio_lite.verticals.carriers.trace import build_trace
 
 SEED = {
     "entity": "acme-manufacturing",

@@ -30,15 +30,15 @@ from nexio_lite.models import (
     Job,
     JobStatus,
 )
-from nexio_lite.pipeline.request import (
+from nexio_lite.verticals.carriers.request import (
     Detail,
     ValidatedRequest,
     error_message,
     parse_json_body,
     validate_request,
 )
-from nexio_lite.pipeline.schema import Options
-from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.verticals.carriers.schema import Options
+from nexio_lite.verticals.carriers.trace import build_trace
 
 from .scoring_helpers import carrier_with_levels, make_carrier, make_profile, pool_of, run
 

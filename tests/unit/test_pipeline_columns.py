@@ -1,4 +1,4 @@
-"""`evaluate`'s fast path (the pool as columns, `pipeline/columns.py`) gives exactly what
+"""`evaluate`'s fast path (the pool as columns, `verticals/carriers/columns.py`) gives exactly what
 the per-carrier path gives: the same counts, stages and candidates, and candidates JSON
 byte for byte as `orjson.dumps` writes the per-carrier path's candidates."""
 
@@ -12,12 +12,12 @@ import attrs
 import orjson
 import pytest
 
-from nexio_lite.pipeline.columns import build_columns
-from nexio_lite.pipeline.evaluate import Evaluation, evaluate
-from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.request import parse_profile
-from nexio_lite.pipeline.schema import LINES, STATES, Options, Profile
+from nexio_lite.verticals.carriers.columns import build_columns
+from nexio_lite.verticals.carriers.evaluate import Evaluation, evaluate
+from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.request import parse_profile
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Options, Profile
 
 from .scoring_helpers import make_carrier, make_profile, pool_of
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from nexio_lite.pipeline.pool import (
+from nexio_lite.verticals.carriers.pool import (
     CARRIER_KEYS,
     DEMO_AS_OF,
     DEMO_POOL_ID,
@@ -28,7 +28,7 @@ from nexio_lite.pipeline.pool import (
     pool_sha256,
     serialize_jsonl,
 )
-from nexio_lite.pipeline.schema import LINES, STATES, Carrier
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Carrier
 
 DEMO_SHA256 = "7c4618a074fc7dc553368138bf46b4e38f7ad7e6e9c057438b40b8d6865bd94f"
 DENYLIST = (

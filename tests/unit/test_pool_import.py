@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nexio_lite.pipeline.carriers_io import (
+from nexio_lite.verticals.carriers.carriers_io import (
     FIELD_CHECKS,
     KEPT_PROBLEMS,
     KEYS,
@@ -26,8 +26,8 @@ from nexio_lite.pipeline.carriers_io import (
     write_json,
     write_jsonl,
 )
-from nexio_lite.pipeline.pool import carrier_to_dict, generate_pool
-from nexio_lite.pipeline.schema import Carrier
+from nexio_lite.verticals.carriers.pool import carrier_to_dict, generate_pool
+from nexio_lite.verticals.carriers.schema import Carrier
 
 Writer = Callable[[list[Carrier]], bytes]
 WRITERS: dict[str, Writer] = {"jsonl": write_jsonl, "json": write_json, "csv": write_csv}

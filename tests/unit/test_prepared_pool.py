@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from nexio_lite.pipeline.carriers_io import parse_pool_file
-from nexio_lite.pipeline.evaluate import Evaluation, evaluate
-from nexio_lite.pipeline.pool import demo_pool_meta, generate_pool, serialize_jsonl
-from nexio_lite.pipeline.prepared import PreparedPool, prepare_pool
-from nexio_lite.pipeline.request import parse_profile
-from nexio_lite.pipeline.schema import LINES, Options
-from nexio_lite.pipeline.trace import build_trace
+from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
+from nexio_lite.verticals.carriers.evaluate import Evaluation, evaluate
+from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool, serialize_jsonl
+from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
+from nexio_lite.verticals.carriers.request import parse_profile
+from nexio_lite.verticals.carriers.schema import LINES, Options
+from nexio_lite.verticals.carriers.trace import build_trace
 
 SIZE = 10_000
 

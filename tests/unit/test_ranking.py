@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from nexio_lite.pipeline.ranking import (
+from nexio_lite.verticals.carriers.ranking import (
     LEVEL_INFO,
     confidence,
     fit,

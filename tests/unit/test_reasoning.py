@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexio_lite.pipeline.reasoning import (
+from nexio_lite.verticals.carriers.reasoning import (
     EN_DASH,
     am_best_clause,
     format_band,

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from nexio_lite.pipeline.request import (
+from nexio_lite.verticals.carriers.request import (
     BodyError,
     Detail,
     ValidatedRequest,
@@ -25,7 +25,7 @@ from nexio_lite.pipeline.request import (
     profile_to_dict,
     validate_request,
 )
-from nexio_lite.pipeline.schema import NAICS_SECTORS, Options, Profile
+from nexio_lite.verticals.carriers.schema import NAICS_SECTORS, Options, Profile
 
 SEED_PROFILE = {
     "entity": "acme-manufacturing",

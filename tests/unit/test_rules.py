@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexio_lite.pipeline.rules import RULE_CODES
+from nexio_lite.verticals.carriers.rules import RULE_CODES
 
 from .scoring_helpers import make_carrier, make_profile, outcome, run
 

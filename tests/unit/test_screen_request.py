@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexio_lite.pipeline.request import BodyError, Detail, error_message, parse_json_body
+from nexio_lite.validation import BodyError, Detail, error_message, parse_json_body
 from nexio_lite.verticals.screen.request import (
     ScreenContext,
     ScreenRequest,

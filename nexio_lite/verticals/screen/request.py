@@ -2,7 +2,7 @@
 
 `validate_screen_request` collects *every* problem of a parsed body into `Detail`s sorted by
 `(field, code)` (the same records, JSON body parser and top-level message rule as
-`POST /api/v1/jobs`: `nexio_lite.pipeline.request`), or returns a `ScreenRequest`.
+`POST /api/v1/jobs`: `nexio_lite.verticals.carriers.request`), or returns a `ScreenRequest`.
 `load_screen_request` rebuilds the request from its stored `normalized` form.
 
 Nulls: every field but `content`, and every field of `context`, counts as absent when it is
@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from nexio_lite.fields import Choice, Obj, Text
-from nexio_lite.pipeline.request import NOT_AN_OBJECT_MESSAGE, BodyError, Detail
-from nexio_lite.pipeline.schema import LINES, STATES
+from nexio_lite.validation import NOT_AN_OBJECT_MESSAGE, BodyError, Detail
+from nexio_lite.verticals.carriers.schema import LINES, STATES
 
 CONTENT_MAX_CHARS = 65_536
 RULEBOOK_MAX_CHARS = 128
@@ -144,7 +144,7 @@ def validate_screen_request(body: object) -> ScreenRequest | list[Detail]:
     Guarantees: returns a `ScreenRequest`, or a non-empty list of every problem found,
     sorted by `(field, code)`, at most one per field. Raises `BodyError` when `body` is not
     a JSON object (answered as 400 with empty details, like `POST /api/v1/jobs`). Use
-    `nexio_lite.pipeline.request.error_message` for the answer's top-level message.
+    `nexio_lite.verticals.carriers.request.error_message` for the answer's top-level message.
     """
     if type(body) is not dict:
         raise BodyError(NOT_AN_OBJECT_MESSAGE)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from nexio_lite.pipeline.schema import STATES
+from nexio_lite.verticals.carriers.schema import STATES
 from nexio_lite.verticals.screen.request import DOCUMENTS, MARKETS
 from nexio_lite.verticals.screen.rulebook import (
     ANY,

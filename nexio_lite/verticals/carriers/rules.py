@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from nexio_lite.pipeline.context import ProfileContext
-from nexio_lite.pipeline.facts import (
+from nexio_lite.verticals.carriers.context import ProfileContext
+from nexio_lite.verticals.carriers.facts import (
     BIT_F07,
     BIT_F08,
     BIT_F09,
@@ -24,7 +24,7 @@ from nexio_lite.pipeline.facts import (
     STATE_BITS,
     CarrierFacts,
 )
-from nexio_lite.pipeline.schema import Carrier
+from nexio_lite.verticals.carriers.schema import Carrier
 
 PASS, UNVERIFIED, FAIL = "pass", "unverified", "fail"
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nexio_lite.pipeline.facts import POINT_LEVELS, lvl
+from nexio_lite.verticals.carriers.facts import POINT_LEVELS, lvl
 
 if TYPE_CHECKING:
-    from nexio_lite.pipeline.context import ProfileContext
-    from nexio_lite.pipeline.facts import CarrierFacts
+    from nexio_lite.verticals.carriers.context import ProfileContext
+    from nexio_lite.verticals.carriers.facts import CarrierFacts
 
 # Pricing (DOMAIN.md §5.4): base rates in cents per $1,000 revenue.
 BASE_RATE_CENTS: dict[str, int] = {

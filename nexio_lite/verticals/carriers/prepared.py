@@ -23,17 +23,21 @@ from operator import attrgetter
 import attrs
 import numpy as np
 
-from nexio_lite.pipeline.columns import PoolColumns, build_columns
-from nexio_lite.pipeline.facts import (
+from nexio_lite.verticals.carriers.columns import PoolColumns, build_columns
+from nexio_lite.verticals.carriers.facts import (
     NAME_RANK_BITS,
     STATE_BITS,
     CarrierFacts,
     Shared,
     build_facts,
 )
-from nexio_lite.pipeline.gcpause import gc_paused
-from nexio_lite.pipeline.rules import carrier_inactive, line_not_written, state_not_available
-from nexio_lite.pipeline.schema import LINES, STATES, Carrier, PoolMeta
+from nexio_lite.verticals.carriers.gcpause import gc_paused
+from nexio_lite.verticals.carriers.rules import (
+    carrier_inactive,
+    line_not_written,
+    state_not_available,
+)
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Carrier, PoolMeta
 
 Bucket = array  # array('I') of indices into PreparedPool.facts, ascending
 EarlyCounts = tuple[int, int, int]

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from nexio_lite.pipeline.schema import LINES, STATES, Carrier, PoolMeta
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Carrier, PoolMeta
 
 T = TypeVar("T")
 _from_bytes = int.from_bytes

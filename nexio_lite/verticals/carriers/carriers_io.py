@@ -29,9 +29,15 @@ from typing import Any
 
 import attrs
 
-from nexio_lite.pipeline.gcpause import gc_paused
-from nexio_lite.pipeline.pool import carrier_to_dict, serialize_jsonl, serialize_record
-from nexio_lite.pipeline.schema import AM_BEST_OFF_SCALE, AM_BEST_SCALE, LINES, STATES, Carrier
+from nexio_lite.verticals.carriers.gcpause import gc_paused
+from nexio_lite.verticals.carriers.pool import carrier_to_dict, serialize_jsonl, serialize_record
+from nexio_lite.verticals.carriers.schema import (
+    AM_BEST_OFF_SCALE,
+    AM_BEST_SCALE,
+    LINES,
+    STATES,
+    Carrier,
+)
 
 FORMATS: tuple[str, ...] = ("csv", "json", "jsonl")
 

@@ -13,15 +13,15 @@ from collections import Counter
 from operator import itemgetter
 from typing import NamedTuple
 
-from nexio_lite.pipeline.context import ProfileContext
-from nexio_lite.pipeline.dimensions import (
+from nexio_lite.verticals.carriers.context import ProfileContext
+from nexio_lite.verticals.carriers.dimensions import (
     PRICING_RATIO_LEVELS,
     naics_target_hit,
     placement_level,
     points_level,
 )
-from nexio_lite.pipeline.facts import NAME_RANK_BITS, CarrierFacts
-from nexio_lite.pipeline.schema import DIMENSIONS
+from nexio_lite.verticals.carriers.facts import NAME_RANK_BITS, CarrierFacts
+from nexio_lite.verticals.carriers.schema import DIMENSIONS
 
 WEIGHTS: tuple[int, ...] = (3, 2, 2, 2, 1, 1)  # in DIMENSIONS order
 MAX_RAW = 3 * sum(WEIGHTS)  # 33

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from nexio_lite.pipeline.reasoning import (
+from nexio_lite.verticals.carriers.reasoning import (
     am_best_clause,
     format_band,
     middle_clauses,
@@ -24,7 +24,7 @@ from nexio_lite.pipeline.reasoning import (
     service_clause,
     tail_clauses,
 )
-from nexio_lite.pipeline.schema import AM_BEST_SCALE, STATES, Carrier
+from nexio_lite.verticals.carriers.schema import AM_BEST_SCALE, STATES, Carrier
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nexio_lite.pipeline.context import ProfileContext, make_context
-from nexio_lite.pipeline.dimensions import (
+from nexio_lite.verticals.carriers.context import ProfileContext, make_context
+from nexio_lite.verticals.carriers.dimensions import (
     BASE_RATE_CENTS,
     ILF_ABOVE_PCT,
     ILF_TABLE,
@@ -29,13 +29,13 @@ from nexio_lite.pipeline.dimensions import (
     naics_target_hit,
     reference_levels,
 )
-from nexio_lite.pipeline.evaluate import (
+from nexio_lite.verticals.carriers.evaluate import (
     filter_stage,
     render_candidates,
     resolve_as_of,
     score_stage,
 )
-from nexio_lite.pipeline.facts import (
+from nexio_lite.verticals.carriers.facts import (
     BREADTH_POINTS,
     POINT_LEVELS,
     SERVICE_NULL_LEVEL,
@@ -43,8 +43,8 @@ from nexio_lite.pipeline.facts import (
     CarrierFacts,
     financial_parts,
 )
-from nexio_lite.pipeline.prepared import PreparedPool
-from nexio_lite.pipeline.ranking import (
+from nexio_lite.verticals.carriers.prepared import PreparedPool
+from nexio_lite.verticals.carriers.ranking import (
     CONFIDENCE_MIN,
     FRESH_DAYS,
     LEVEL_LABELS,
@@ -56,9 +56,9 @@ from nexio_lite.pipeline.ranking import (
     Scored,
     rank,
 )
-from nexio_lite.pipeline.request import profile_to_dict
-from nexio_lite.pipeline.rules import FAIL, FILTER_RULES, UNVERIFIED, rule_outcome
-from nexio_lite.pipeline.schema import (
+from nexio_lite.verticals.carriers.request import profile_to_dict
+from nexio_lite.verticals.carriers.rules import FAIL, FILTER_RULES, UNVERIFIED, rule_outcome
+from nexio_lite.verticals.carriers.schema import (
     AM_BEST_SCALE,
     DEFAULT_MIN_AM_BEST,
     DEFAULT_REQUESTED_LIMIT,

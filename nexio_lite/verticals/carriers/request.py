@@ -2,9 +2,9 @@
 
 Three steps, each with a guarantee:
 
-- `parse_json_body` turns bytes into a JSON value or raises `BodyError`; it never raises
-  anything else. Non-integer number literals arrive as `Decimal` (their decimal text kept),
-  integer literals as `int`, `true`/`false` as `bool`.
+- `parse_json_body` (`nexio_lite.validation`, shared by every job type) turns bytes into a
+  JSON value or raises `BodyError`; it never raises anything else. Non-integer number
+  literals arrive as `Decimal` (their decimal text kept), integer literals as `int`.
 - `validate_request` checks the envelope and the profile, collecting *every* problem into one
   list of `Detail`s sorted by `(field, code)`, or returns a `ValidatedRequest`.
 - `parse_profile` / `load_request` rebuild the records from the stored normalized request.
@@ -21,15 +21,12 @@ This runs on every submit: plain dict loops, precompiled whole-string patterns, 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from nexio_lite.errors import NexioError
 from nexio_lite.fields import (
     Boolean,
     Choice,
@@ -41,7 +38,12 @@ from nexio_lite.fields import (
     Text,
     decimal_parts,
 )
-from nexio_lite.pipeline.schema import (
+from nexio_lite.validation import NOT_AN_OBJECT_MESSAGE as NOT_AN_OBJECT_MESSAGE
+from nexio_lite.validation import BodyError as BodyError
+from nexio_lite.validation import Detail as Detail
+from nexio_lite.validation import error_message as error_message
+from nexio_lite.validation import parse_json_body as parse_json_body
+from nexio_lite.verticals.carriers.schema import (
     AM_BEST_SCALE,
     DEFAULT_MIN_AM_BEST,
     DEFAULT_REQUESTED_LIMIT,
@@ -51,9 +53,6 @@ from nexio_lite.pipeline.schema import (
     Options,
     Profile,
 )
-
-INVALID_JSON_MESSAGE = "Request body is not valid JSON"
-NOT_AN_OBJECT_MESSAGE = "Request body must be a JSON object"
 
 # Profile fields in DOMAIN.md §2 table order (also the order of stored and rendered profiles).
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -77,30 +76,10 @@ ENVELOPE_FIELDS: frozenset[str] = frozenset({"profile", "pool", "webhook_url", "
 POOL_MAX_CHARS = 128
 LIMIT_MIN, LIMIT_MAX = 1, 10_000
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 _EFFECTIVE_MIN = dt.date(2000, 1, 1)
 _EFFECTIVE_MAX = dt.date(2099, 12, 31)
 _LOSS_RATIO_MAX = 10
-
-
-class BodyError(NexioError):
-    """The body is not usable JSON (or not an object): answered as 400 `invalid_request`
-    with this message and empty `details`."""
-
-
-@attrs.frozen
-class Detail:
-    """One validation problem: `field` is a dotted path (`profile.revenue`), `code` one of
-    required/type/range/enum/format/unknown_field/conflict, `message` the exact text."""
-
-    field: str
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The API's detail object, keys in the order field, code, message."""
-        return {"field": self.field, "code": self.code, "message": self.message}
 
 
 @attrs.frozen
@@ -113,53 +92,6 @@ class ValidatedRequest:
     webhook_url: str | None
     options: Options
     normalized: dict[str, Any]
-
-
-# ---------------------------------------------------------------- JSON body
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _has_lone_surrogate(value: object) -> bool:
-    """True if any string (key or value) holds an unpaired surrogate from a `\\u` escape:
-    such text cannot be encoded as UTF-8, so it could not be stored or echoed back."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is str:
-            if _SURROGATE_RE.search(item):
-                return True
-        elif type(item) is dict:
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif type(item) is list:
-            stack.extend(item)
-    return False
-
-
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
-
-
-def parse_json_body(raw: bytes) -> object:
-    """Parse a request body as strict JSON.
-
-    Guarantees: returns the JSON value (`dict`, `list`, `str`, `int`, `Decimal` for number
-    literals with a fraction or exponent, `bool`, `None`) or raises `BodyError`; never any
-    other exception. Refused: invalid UTF-8, a byte-order mark, syntax errors, `NaN` and
-    `Infinity`, nesting too deep for the parser, integer literals beyond Python's digit
-    limit or exponents beyond Decimal's, and strings with unpaired surrogate escapes.
-    Duplicate keys keep the last value (as `json.loads` does).
-    """
-    try:
-        text = bytes(raw).decode("utf-8")
-        value = _DECODER.decode(text)
-    except (ValueError, ArithmeticError, RecursionError, TypeError) as exc:
-        raise BodyError(INVALID_JSON_MESSAGE) from exc
-    if "\\u" in text and _has_lone_surrogate(value):
-        raise BodyError(INVALID_JSON_MESSAGE)
-    return value
 
 
 # ---------------------------------------------------------------- declarations
@@ -341,17 +273,6 @@ def _build(
         options=parse_options(options),
         normalized=normalized,
     )
-
-
-def error_message(details: list[Detail]) -> str:
-    """The top-level `message` of a 400 (API.md §3): `Missing required field: <field>` when
-    the first detail is `required`, otherwise the first detail's message."""
-    if not details:
-        return "Invalid request"
-    first = details[0]
-    if first.code == "required":
-        return f"Missing required field: {first.field}"
-    return first.message
 
 
 # ---------------------------------------------------------------- records from valid data

@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from nexio_lite.pipeline.context import ProfileContext
-from nexio_lite.pipeline.facts import NAME_RANK_BITS, CarrierFacts
-from nexio_lite.pipeline.ranking import (
+from nexio_lite.verticals.carriers.context import ProfileContext
+from nexio_lite.verticals.carriers.facts import NAME_RANK_BITS, CarrierFacts
+from nexio_lite.verticals.carriers.ranking import (
     CONFIDENCE,
     FRESH_DAYS,
     LEVEL_INFO,
@@ -40,9 +40,9 @@ from nexio_lite.pipeline.ranking import (
     VERIFICATION,
     confidence,
 )
-from nexio_lite.pipeline.reasoning import BAND_PREFIX, PREMIUM_SUFFIX, appetite_heads
-from nexio_lite.pipeline.rules import RULE_CODES
-from nexio_lite.pipeline.schema import LINES
+from nexio_lite.verticals.carriers.reasoning import BAND_PREFIX, PREMIUM_SUFFIX, appetite_heads
+from nexio_lite.verticals.carriers.rules import RULE_CODES
+from nexio_lite.verticals.carriers.schema import LINES
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]

@@ -12,12 +12,12 @@ import datetime as dt
 
 import attrs
 
-from nexio_lite.pipeline.dimensions import (
+from nexio_lite.verticals.carriers.dimensions import (
     BASE_RATE_CENTS,
     ilf_pct,
     market_premium,
 )
-from nexio_lite.pipeline.facts import (
+from nexio_lite.verticals.carriers.facts import (
     BIT_F07,
     BIT_F08,
     BIT_F09,
@@ -27,7 +27,7 @@ from nexio_lite.pipeline.facts import (
     RATING_RANK,
     STATE_BITS,
 )
-from nexio_lite.pipeline.schema import Profile
+from nexio_lite.verticals.carriers.schema import Profile
 
 
 @attrs.frozen(slots=True)

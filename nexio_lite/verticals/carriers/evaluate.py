@@ -20,20 +20,20 @@ from typing import Any
 import attrs
 import orjson
 
-from nexio_lite.pipeline import columns as col
-from nexio_lite.pipeline.context import ProfileContext, make_context
-from nexio_lite.pipeline.facts import CarrierFacts
-from nexio_lite.pipeline.prepared import PreparedPool
-from nexio_lite.pipeline.ranking import (
+from nexio_lite.verticals.carriers import columns as col
+from nexio_lite.verticals.carriers.context import ProfileContext, make_context
+from nexio_lite.verticals.carriers.facts import CarrierFacts
+from nexio_lite.verticals.carriers.prepared import PreparedPool
+from nexio_lite.verticals.carriers.ranking import (
     Scored,
     confidence_counts,
     rank,
     score_carrier,
     tier_counts,
 )
-from nexio_lite.pipeline.reasoning import BAND_PREFIX, PREMIUM_SUFFIX, appetite_heads
-from nexio_lite.pipeline.rules import RULE_CODES, checked_rules, first_failure
-from nexio_lite.pipeline.schema import Options, Profile
+from nexio_lite.verticals.carriers.reasoning import BAND_PREFIX, PREMIUM_SUFFIX, appetite_heads
+from nexio_lite.verticals.carriers.rules import RULE_CODES, checked_rules, first_failure
+from nexio_lite.verticals.carriers.schema import Options, Profile
 
 Clock = Callable[[], int]
 
