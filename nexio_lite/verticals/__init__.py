@@ -1,4 +1,5 @@
-"""Job types beyond the default evaluation, one package each (`screen`: placement screening).
+"""The job types' engines, one package each: `carriers` (evaluations: carrier scoring)
+and `screen` (placement screening).
 
 Each vertical is pure: validated request and reference data in, result and trace out.
 """
