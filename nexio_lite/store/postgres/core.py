@@ -226,9 +226,10 @@ class PostgresBase:
                     return result
             except psycopg.Error as exc:
                 lost = is_connection_lost(exc)
-                if lost:  # drop the pool's other dead connections at once
+                if lost:  # drop the pool's other dead connections at once (bounded:
+                    # a check that does not end in time is left to the pool's own upkeep)
                     with contextlib.suppress(Exception):
-                        await pool.check()
+                        await asyncio.wait_for(pool.check(), PING_SECONDS)
                 retry = getattr(exc, "sqlstate", None) in RETRY_STATES or (lost and not wrote)
                 if retry and attempt < RETRIES:
                     continue
