@@ -40,7 +40,6 @@ from nexio_lite.verticals.carriers.evaluate import (
 from nexio_lite.verticals.carriers.facts import CarrierFacts
 from nexio_lite.verticals.carriers.prepared import PreparedPool
 from nexio_lite.verticals.carriers.ranking import Scored, rank
-from nexio_lite.verticals.carriers.request import profile_to_dict
 from nexio_lite.verticals.carriers.rules import (
     FAIL,
     INDEXED_RULES,
@@ -53,14 +52,12 @@ from nexio_lite.verticals.carriers.rules import (
 )
 from nexio_lite.verticals.carriers.schema import (
     DIMENSIONS,
-    RULES_VERSION,
-    VERTICAL_ID,
     Options,
     Profile,
 )
 
 # The trace's own builder of one §8 carrier entry (all 12 rules; candidates' details).
-from nexio_lite.verticals.carriers.trace import TraceMismatch, _carrier_entry
+from nexio_lite.verticals.carriers.trace import TraceMismatch, _carrier_entry, trace_header
 
 CANDIDATES_PER_PAGE = 25
 FILTERED_PER_PAGE = 50
@@ -260,23 +257,8 @@ def trace_page_data(
     if stored is not None and stored != counts:
         raise TraceMismatch("the filter stage's stored counts differ from the pool's")
     ranked = rank(score_stage(ctx, passers))
-    meta = pool.meta
     return {
-        "eval_id": eval_id,
-        "created_at": created_at,
-        "vertical": {"id": VERTICAL_ID, "rules_version": RULES_VERSION},
-        "pool": {
-            "id": meta.pool_id,
-            "generator": meta.generator,
-            "size": meta.size,
-            "as_of": meta.as_of.isoformat(),
-            "sha256": meta.sha256,
-        },
-        "as_of": as_of.isoformat(),
-        "as_of_source": source,
-        "profile": profile_to_dict(profile),
-        "defaults_applied": sorted(profile.defaults_applied),
-        "stages": stages,
+        **trace_header(pool, profile, ctx, source, eval_id, created_at, stages),
         "filtered_total": pool.size - len(passers),
         "filtered": _filtered(pool, ctx, counts, view),
         "candidates": _candidates(ctx, ranked, view.candidate_page),

@@ -124,7 +124,7 @@ def trace_constants() -> dict[str, Any]:
     }
 
 
-def _header(
+def trace_header(
     pool: PreparedPool,
     profile: Profile,
     ctx: ProfileContext,
@@ -133,6 +133,8 @@ def _header(
     created_at: str,
     stages: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
+    """The trace's head: the job, the rules, the pool, the date, the profile as validated
+    with its defaults, the constants and the stage timings (also the console's)."""
     meta = pool.meta
     return {
         "eval_id": eval_id,
@@ -204,7 +206,7 @@ def trace_parts(
     passers, reasons = filter_stage(pool, ctx)
     ranked = rank(score_stage(ctx, passers))
     rendered = render_candidates(ctx, ranked, None)
-    trace = _header(pool, profile, ctx, source, eval_id, created_at, stages)
+    trace = trace_header(pool, profile, ctx, source, eval_id, created_at, stages)
     if level == "summary":
         trace["candidates"] = rendered
         return trace, None
