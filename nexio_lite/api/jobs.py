@@ -52,6 +52,14 @@ MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IDEMPOTENCY_STALE_MS = 60 * 1000  # a key whose request never finished (a crash) is freed
 
+IDEMPOTENCY_KEY = Pattern(
+    "[ -~]{1,255}",
+    "Idempotency-Key must be 1-255 printable ASCII characters",
+    "1-255 printable ASCII characters. The same key with the same body within 24 h "
+    "answers the original response (with `Idempotent-Replayed: true`); with another "
+    "body, 422.",
+)
+
 # The query parameters, declared once: the handlers parse with them and /openapi.json
 # describes them.
 WAIT_QUERY = (
@@ -135,8 +143,8 @@ def _idempotency_key(request: web.Request) -> str | None:
     value = request.headers.get("Idempotency-Key")
     if value is None:
         return None
-    if not (1 <= len(value) <= 255 and all(" " <= ch <= "~" for ch in value)):
-        raise bad_request("Idempotency-Key must be 1-255 printable ASCII characters")
+    if IDEMPOTENCY_KEY.check("Idempotency-Key", value) is not None:
+        raise bad_request(IDEMPOTENCY_KEY.message)
     return value
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nexio_lite.api.jobs import LIST_QUERY, WAIT_QUERY
+from nexio_lite.api.jobs import IDEMPOTENCY_KEY, LIST_QUERY, WAIT_QUERY
 from nexio_lite.api.openapi_schemas import Schema, ref
 from nexio_lite.api.ops import READY_QUERY
 from nexio_lite.api.traces import TRACE_QUERY
@@ -190,13 +190,9 @@ def _webhook_callback(operation_id: str = "deliverJobWebhook") -> dict[str, Any]
 
 
 def _idempotency_key_header() -> dict[str, Any]:
-    return parameter(
-        "Idempotency-Key",
-        "header",
-        {"type": "string", "minLength": 1, "maxLength": 255},
-        "1-255 printable characters. The same key with the same body within 24 h answers "
-        "the original response (with `Idempotent-Replayed: true`); with another body, 422.",
-    )
+    schema = IDEMPOTENCY_KEY.schema()
+    description = schema.pop("description")
+    return parameter("Idempotency-Key", "header", schema, description)
 
 
 def submit_screen_op() -> Operation:
