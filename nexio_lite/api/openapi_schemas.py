@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
-from nexio_lite.fields import enum_varnames
-from nexio_lite.fields import nullable as _nullable
+from nexio_lite.fields import enum_varnames, nullable
 from nexio_lite.jobtypes import EVALUATION, JOB_TYPES, MAINTENANCE_TYPES, SCREEN_ANALYSIS
 from nexio_lite.verticals.carriers.ranking import CONFIDENCE, TIERS
 from nexio_lite.verticals.carriers.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
@@ -47,11 +46,6 @@ DETAIL_CODES: tuple[str, ...] = (
 def ref(name: str) -> Schema:
     """A reference to the component schema `name`."""
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    """`schema` that also accepts JSON null."""
-    return _nullable(schema)
 
 
 def _obj(
