@@ -6,6 +6,12 @@ ids, the route that creates it, what runs it, how its result enters the envelope
 it has a trace, and whether `decay_sweep` removes it. The worker, the envelope, the
 retention sweep, the job listing, /openapi.json and the metrics read this table instead
 of naming types. This module imports nothing of the service, so any module may read it.
+
+A type whose work is a pure function of its request names a `package` (the import path
+of a module following `nexio_lite.verticals.package.JobPackage`): its create route,
+request validation, OpenAPI operation and runner then come from the generic machinery,
+so adding such a type is that package and one line in `REGISTRY` (docs/job-types.md).
+`register` adds a type at run time, before the app is built (the tests' example type).
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ class JobType:
     """One job type. `runs_on` names the object that runs it (`"scorer"`: the server's
     `scoring.Scorer`, which sends the work to a scoring process; `"maintenance"`:
     `maintenance.MaintenanceRunners`, database work in the server process) and `runner`
-    the method of that object that takes a `Job` and returns a `worker.Outcome`."""
+    the method of that object that takes a `Job` and returns a `worker.Outcome`. A
+    `package` type runs on the scorer's `run_package`."""
 
     name: str
     id_prefix: str
@@ -49,6 +56,15 @@ class JobType:
     swept: bool = False  # removed by decay_sweep once terminal and old (API.md §7)
     eval_id: bool = False  # the envelope repeats `id` as `eval_id` (seed compatibility)
     audit: bool = False  # a completed job's envelope links its trace as `audit`
+    package: str = ""  # import path of its `JobPackage` (generic create route and runner)
+
+    @property
+    def method(self) -> str:
+        return self.create_route.partition(" ")[0]
+
+    @property
+    def path(self) -> str:
+        return self.create_route.partition(" ")[2]
 
 
 EVALUATION = "evaluation"
@@ -65,11 +81,54 @@ REGISTRY: tuple[JobType, ...] = (
     JobType(METRICS, "job_", "POST /api/v1/maintenance/jobs", "maintenance", "metrics"),
 )  # fmt: skip
 
-BY_NAME: Mapping[str, JobType] = {t.name: t for t in REGISTRY}
-JOB_TYPES: tuple[str, ...] = tuple(t.name for t in REGISTRY)
-SWEPT_TYPES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.swept)
-MAINTENANCE_TYPES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.runs_on == "maintenance")
-TRACED_TYPES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.trace is not Trace.NONE)
+_registered: list[JobType] = list(REGISTRY)
+BY_NAME: dict[str, JobType] = {t.name: t for t in REGISTRY}
+
+
+def register(declared: JobType) -> None:
+    """Add a job type (a plug-in or a test's example) before the app is built: the
+    routes, /openapi.json, metrics labels and the worker's runners are read then."""
+    if declared.name in BY_NAME:
+        raise ValueError(f"job type {declared.name!r} is declared already")
+    _registered.append(declared)
+    BY_NAME[declared.name] = declared
+
+
+def unregister(name: str) -> None:
+    """Remove a type added by `register` (tests)."""
+    if any(t.name == name for t in REGISTRY):
+        raise ValueError(f"job type {name!r} is built in")
+    _registered[:] = [t for t in _registered if t.name != name]
+    BY_NAME.pop(name, None)
+
+
+def registry() -> tuple[JobType, ...]:
+    """Every declared type: the built-in ones, then the registered ones."""
+    return tuple(_registered)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(t.name for t in _registered)
+
+
+def swept_names() -> tuple[str, ...]:
+    """The types `decay_sweep` removes once terminal and old."""
+    return tuple(t.name for t in _registered if t.swept)
+
+
+def maintenance_names() -> tuple[str, ...]:
+    return tuple(t.name for t in _registered if t.runs_on == "maintenance")
+
+
+def traced_names() -> tuple[str, ...]:
+    """The types `GET /traces/{id}` answers for."""
+    return tuple(t.name for t in _registered if t.trace is not Trace.NONE)
+
+
+def packaged() -> tuple[JobType, ...]:
+    """The types made by the generic machinery from a `package`."""
+    return tuple(t for t in _registered if t.package)
+
 
 # A stored job of a type no longer declared (a newer server wrote it) renders plainly.
 _UNKNOWN = JobType("", "job_", "", "", "")
@@ -84,4 +143,4 @@ def runners(hosts: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
     """The worker's runner per job type, from the objects that run them (`runs_on` ->
     object); types whose host is not given are left out (the worker fails such a job with
     `unknown_job_type`)."""
-    return {t.name: getattr(hosts[t.runs_on], t.runner) for t in REGISTRY if t.runs_on in hosts}
+    return {t.name: getattr(hosts[t.runs_on], t.runner) for t in _registered if t.runs_on in hosts}

@@ -43,10 +43,10 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from nexio_lite import __version__
+from nexio_lite import __version__, jobtypes
 from nexio_lite.errors import StoreError
 from nexio_lite.logs import get_logger
-from nexio_lite.models import JOB_TYPES, JobStatus, QueueStats, now_ms
+from nexio_lite.models import JobStatus, QueueStats, now_ms
 from nexio_lite.procpool import RESTART_REASONS
 from nexio_lite.store.base import Store
 
@@ -191,13 +191,14 @@ class Metrics(Recorder):
 
         # Children bound once. A type the store holds but this code does not name (tests
         # use their own) is bound on first use.
-        self._submitted = {t: self.jobs_submitted.labels(t) for t in JOB_TYPES}
+        types = jobtypes.names()
+        self._submitted = {t: self.jobs_submitted.labels(t) for t in types}
         self._finished = {(t, s): self.jobs_finished.labels(t, s)
-                          for t in JOB_TYPES for s in FINISHED_STATUSES}  # fmt: skip
-        self._wait = {t: self.job_wait.labels(t) for t in JOB_TYPES}
-        self._run = {t: self.job_run.labels(t) for t in JOB_TYPES}
+                          for t in types for s in FINISHED_STATUSES}  # fmt: skip
+        self._wait = {t: self.job_wait.labels(t) for t in types}
+        self._run = {t: self.job_run.labels(t) for t in types}
         self._outcomes = {o: self.webhook_attempts.labels(o) for o in WEBHOOK_OUTCOMES}
-        self._jobs = {(t, s): self.jobs.labels(t, s) for t in JOB_TYPES for s in ACTIVE_STATUSES}
+        self._jobs = {(t, s): self.jobs.labels(t, s) for t in types for s in ACTIVE_STATUSES}
         self._deliveries = {s: self.webhook_deliveries.labels(s) for s in DELIVERY_STATUSES}
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

@@ -14,10 +14,8 @@ import attrs
 # The job types are declared in `jobtypes`; re-exported for the modules that read them here.
 from nexio_lite.jobtypes import DECAY_SWEEP as DECAY_SWEEP
 from nexio_lite.jobtypes import EVALUATION as EVALUATION
-from nexio_lite.jobtypes import JOB_TYPES as JOB_TYPES
 from nexio_lite.jobtypes import METRICS as METRICS
 from nexio_lite.jobtypes import SCREEN_ANALYSIS as SCREEN_ANALYSIS
-from nexio_lite.jobtypes import SWEPT_TYPES as SWEPT_TYPES
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -253,7 +251,7 @@ class IdempotencyClaim:
 
 @attrs.frozen
 class SweepCount:
-    scanned: int  # terminal jobs of the swept types (SWEPT_TYPES) of the organization examined
+    scanned: int  # terminal jobs of the swept types of the organization examined
     affected: int  # of those, the ones older than the cutoff
 
 

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from nexio_lite.jobtypes import job_type
 from nexio_lite.jsontext import dumps
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, PoolVersion, iso_ms, now_ms
@@ -38,6 +39,7 @@ from nexio_lite.verticals.carriers.evaluate import evaluate
 from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
 from nexio_lite.verticals.carriers.request import load_request
 from nexio_lite.verticals.carriers.schema import Options, PoolMeta, Profile
+from nexio_lite.verticals.package import run_package
 from nexio_lite.verticals.screen import Rulebook, load_rulebook, load_screen_request, screen
 from nexio_lite.worker import JobFailure, Outcome
 
@@ -334,6 +336,14 @@ class Scorer:
                 ) from None
             call = functools.partial(call, data=found[1])
             result, trace = await self._call(call, self._seconds_left(job))
+        return Outcome(result, trace)
+
+    async def run_package(self, job: Job) -> Outcome:
+        """A job of a packaged type (`JobType.package`): its package's `run`, in a
+        scoring process, on the stored request. A trace, when the type keeps one, is
+        kept as the job's `stages` (GET /traces/{id})."""
+        call = functools.partial(run_package, job_type(job.type).package, job.request, job.id)
+        result, trace = await self._call(call, self._seconds_left(job))
         return Outcome(result, trace)
 
     async def warm(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from nexio_lite import jobtypes
 from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import Services, authorize, services
 from nexio_lite.api.responses import (
@@ -31,7 +32,6 @@ from nexio_lite.jobtypes import BY_NAME
 from nexio_lite.logs import get_logger
 from nexio_lite.models import (
     EVALUATION,
-    JOB_TYPES,
     IdempotencyState,
     JobStatus,
     NewJob,
@@ -67,15 +67,19 @@ WAIT_QUERY = (
           "Long-poll: answer as soon as the job is terminal or after this many seconds.",
           default=0, message=f"wait must be an integer between 0 and {MAX_WAIT_SECONDS}"),
 )  # fmt: skip
-LIST_QUERY = (
-    Query("status", Choice(tuple(s.value for s in JobStatus)), "Only jobs in this status."),
-    Query("type", Choice(JOB_TYPES), "Only jobs of this type."),
-    Query("limit", Integer(1, 100), "Page size, 1-100.", default=20,
-          message="limit must be an integer between 1 and 100"),
-    # A cursor is `v1.` and the sequence number where the previous page ended.
-    Query("cursor", Pattern(r"v1\.[1-9][0-9]{0,17}", BAD_CURSOR),
-          "`next_cursor` of the previous page."),
-)  # fmt: skip
+
+
+def list_query() -> tuple[Query, ...]:
+    """The listing's parameters (`type`: the job types registered now)."""
+    return (
+        Query("status", Choice(tuple(s.value for s in JobStatus)), "Only jobs in this status."),
+        Query("type", Choice(jobtypes.names()), "Only jobs of this type."),
+        Query("limit", Integer(1, 100), "Page size, 1-100.", default=20,
+              message="limit must be an integer between 1 and 100"),
+        # A cursor is `v1.` and the sequence number where the previous page ended.
+        Query("cursor", Pattern(r"v1\.[1-9][0-9]{0,17}", BAD_CURSOR),
+              "`next_cursor` of the previous page."),
+    )  # fmt: skip
 
 
 # How a create endpoint turns a parsed body into a queued job and its 202 answer.
@@ -297,7 +301,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     while new jobs arrive."""
     svc = services(request)
     key = await authorize(request, "jobs:read")
-    query = query_values(request, LIST_QUERY)
+    query = query_values(request, list_query())
     limit, status, job_type = query["limit"], query["status"], query["type"]
     before = None if query["cursor"] is None else int(query["cursor"][len(CURSOR_PREFIX) :])
     jobs = await svc.store.list_jobs(key.org_id, limit=limit + 1, status=status,

@@ -10,7 +10,7 @@ from nexio_lite.api.body import read_json_object
 from nexio_lite.api.context import authorize, services
 from nexio_lite.api.responses import bad_request, json_response
 from nexio_lite.fields import Boolean, Choice, Integer, Obj
-from nexio_lite.jobtypes import MAINTENANCE_TYPES
+from nexio_lite.jobtypes import maintenance_names
 from nexio_lite.logs import get_logger
 from nexio_lite.maintenance import new_maintenance_job
 from nexio_lite.models import now_ms
@@ -19,7 +19,7 @@ log = get_logger("nexio_lite.api")
 
 MAINTENANCE_REQUEST = Obj(
     {
-        "job_type": Choice(MAINTENANCE_TYPES, "What to run."),
+        "job_type": Choice(maintenance_names(), "What to run."),
         "dry_run": Boolean("Count only: change nothing.", default=False),
         "older_than_days": Integer(
             0,

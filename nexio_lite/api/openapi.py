@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 import nexio_lite
+from nexio_lite import jobtypes
 from nexio_lite.api.context import services
 from nexio_lite.api.openapi_schemas import DETAIL_CODES, component_schemas, ref
 from nexio_lite.api.operations import (
@@ -146,11 +147,11 @@ def openapi_document(base_url: str, version: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _document_text(base_url: str, version: str) -> str:
+def _document_text(base_url: str, version: str, job_types: tuple[str, ...]) -> str:
     return dumps(openapi_document(base_url, version))
 
 
 async def openapi_json(request: web.Request) -> web.Response:
     """`GET /openapi.json`, without authentication."""
     base_url = services(request).settings.base_url
-    return json_text(_document_text(base_url, nexio_lite.__version__))
+    return json_text(_document_text(base_url, nexio_lite.__version__, jobtypes.names()))

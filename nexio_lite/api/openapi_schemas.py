@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from nexio_lite import jobtypes
 from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
 from nexio_lite.fields import enum_varnames, nullable
-from nexio_lite.jobtypes import EVALUATION, JOB_TYPES, MAINTENANCE_TYPES, SCREEN_ANALYSIS
+from nexio_lite.jobtypes import EVALUATION, SCREEN_ANALYSIS, JobType
 from nexio_lite.verticals.carriers.ranking import CONFIDENCE, TIERS
 from nexio_lite.verticals.carriers.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
 from nexio_lite.verticals.carriers.schema import DIMENSIONS
+from nexio_lite.verticals.package import load_package, request_fields
 from nexio_lite.verticals.screen.request import CONTENT, CONTEXT, RULEBOOK
 from nexio_lite.verticals.screen.rulebook import PRIORITIES
 
@@ -301,7 +303,7 @@ def _candidate_schema() -> Schema:
 def _job_common_properties() -> dict[str, Schema]:
     return {
         "id": _str("The job id (for evaluations the same as `eval_id`)."),
-        "type": _enum(JOB_TYPES, "Clients branch on it."),
+        "type": _enum(jobtypes.names(), "Clients branch on it."),
         "status": _enum(JOB_STATUSES),
         "created_at": _timestamp("When the job was accepted"),
         "updated_at": _timestamp("Last change"),
@@ -317,13 +319,21 @@ COMMON_REQUIRED = (
     "id type status created_at updated_at started_at completed_at duration_ms attempts"
 )
 
-# The envelope's variant for each job type, by the registry's `result_in` and runner.
-VARIANTS: dict[str, str] = {
-    name: "EvaluationJob" if name == EVALUATION
-    else "ScreenAnalysisJob" if name == SCREEN_ANALYSIS
-    else "MaintenanceJob"
-    for name in JOB_TYPES
-}  # fmt: skip
+
+def schema_prefix(declared: JobType) -> str:
+    """A packaged type's component names start with its name in CamelCase."""
+    return "".join(part.capitalize() for part in declared.name.split("_"))
+
+
+def variants() -> dict[str, str]:
+    """The envelope's variant (a component name) for each job type."""
+    return {
+        t.name: "EvaluationJob" if t.name == EVALUATION
+        else "ScreenAnalysisJob" if t.name == SCREEN_ANALYSIS
+        else f"{schema_prefix(t)}Job" if t.package
+        else "MaintenanceJob"
+        for t in jobtypes.registry()
+    }  # fmt: skip
 
 
 def _variant(type_names: tuple[str, ...], extra: dict[str, Schema], description: str) -> Schema:
@@ -358,7 +368,7 @@ def _job_variants() -> dict[str, Schema]:
         "A placement screen (docs/screening.md): when completed, its `result`.",
     )
     maintenance = _variant(
-        MAINTENANCE_TYPES,
+        jobtypes.maintenance_names(),
         {
             "dry_run": {"type": "boolean", "description": "Completed: counted only."},
             "records_scanned": {**count, "description": "Completed: jobs examined."},
@@ -372,8 +382,31 @@ def _job_variants() -> dict[str, Schema]:
     return {"EvaluationJob": evaluation, "ScreenAnalysisJob": screen, "MaintenanceJob": maintenance}
 
 
+def _packaged_schemas() -> dict[str, Schema]:
+    """Per packaged type: its create body, 202 answer, result, trace and envelope."""
+    out: dict[str, Schema] = {}
+    for t in jobtypes.packaged():
+        package, prefix = load_package(t.package), schema_prefix(t)
+        out[f"{prefix}Request"] = request_fields(package).schema()
+        out[f"{prefix}JobAccepted"] = _obj(
+            {"id": _str(f"`{t.id_prefix}` and at least 16 base62 characters.",
+                        pattern=f"^{t.id_prefix}"),
+             "type": _enum((t.name,)), "status": _enum(("queued",))},
+            "id type status",
+        )  # fmt: skip
+        out[f"{prefix}Result"] = package.RESULT
+        if package.TRACE is not None:
+            out[f"{prefix}Trace"] = package.TRACE
+        out[f"{prefix}Job"] = _variant(
+            (t.name,),
+            {"result": {**ref(f"{prefix}Result"), "description": "Completed: its result."}},
+            f"A `{t.name}` job: when completed, its `result`.",
+        )
+    return out
+
+
 def _job_schemas() -> dict[str, Schema]:
-    variants = sorted(set(VARIANTS.values()))
+    by_type = variants()
     return {
         "Candidate": _candidate_schema(),
         "JobError": _obj(
@@ -382,11 +415,12 @@ def _job_schemas() -> dict[str, Schema]:
             description="Why a job failed.",
         ),
         **_job_variants(),
+        **_packaged_schemas(),
         "Job": {
-            "oneOf": [ref(name) for name in variants],
+            "oneOf": [ref(name) for name in sorted(set(by_type.values()))],
             "discriminator": {
                 "propertyName": "type",
-                "mapping": {t: f"#/components/schemas/{v}" for t, v in VARIANTS.items()},
+                "mapping": {t: f"#/components/schemas/{v}" for t, v in by_type.items()},
             },
             "description": "The job envelope of any type (docs/api.md): the common fields, "
             "and by `type` the type's result; failed jobs add `error`.",
@@ -443,7 +477,7 @@ def _maintenance_schemas() -> dict[str, Schema]:
         "MaintenanceJobAccepted": _obj(
             {
                 "id": _str("`job_…`"),
-                "type": _enum(MAINTENANCE_TYPES),
+                "type": _enum(jobtypes.maintenance_names()),
                 "status": _enum(("queued",)),
             },
             "id type status",

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nexio_lite.api.jobs import IDEMPOTENCY_KEY, LIST_QUERY, WAIT_QUERY
-from nexio_lite.api.openapi_schemas import Schema, ref
+from nexio_lite import jobtypes
+from nexio_lite.api.jobs import IDEMPOTENCY_KEY, WAIT_QUERY, list_query
+from nexio_lite.api.openapi_schemas import Schema, ref, schema_prefix
 from nexio_lite.api.ops import READY_QUERY
 from nexio_lite.api.traces import TRACE_QUERY
+from nexio_lite.jobtypes import JobType
+from nexio_lite.verticals.package import load_package
 
 Operation = dict[str, Any]
 
@@ -232,6 +235,38 @@ def submit_screen_op() -> Operation:
     return op
 
 
+def submit_package_op(declared: JobType) -> Operation:
+    """The create operation of a packaged job type, from its package's declarations."""
+    package, prefix = load_package(declared.package), schema_prefix(declared)
+    accepted = _ok(
+        "Accepted and durably queued; read it with `GET /api/v1/jobs/{id}`.",
+        ref(f"{prefix}JobAccepted"),
+        "Location",
+        "Idempotent-Replayed",
+        example={"id": f"{declared.id_prefix}7xKp2mNcQ4vR8sTzAb3D", "type": declared.name,
+                 "status": "queued"},
+    )  # fmt: skip
+    op = _operation(
+        f"submit{prefix}",
+        package.SUMMARY,
+        f"Queue a `{declared.name}` job. {package.DESCRIPTION} Checks, first failure "
+        "answers: the body (415, 413, 400), every field at once (400), the webhook URL "
+        "(422 `invalid_webhook_url`).",
+        "jobs",
+        {"202": accepted},
+        scope="jobs:write",
+        errors=(400, 409, 413, 415, 422),
+        notes={
+            409: "A request with this `Idempotency-Key` is still in progress.",
+            422: "`invalid_webhook_url` or `idempotency_key_reused`.",
+        },
+        parameters=[_idempotency_key_header()],
+        request_body=_json_body(f"{prefix}Request", package.EXAMPLE),
+    )
+    op["callbacks"] = _webhook_callback(f"deliver{prefix}Webhook")
+    return op
+
+
 def submit_job_op() -> Operation:
     example = {
         "profile": {"entity": "acme-manufacturing", "state": "CA",
@@ -269,7 +304,7 @@ def submit_job_op() -> Operation:
 
 
 def list_jobs_op() -> Operation:
-    params = [q.parameter() for q in LIST_QUERY]
+    params = [q.parameter() for q in list_query()]
     return _operation(
         "listJobs",
         "List jobs",
@@ -369,10 +404,12 @@ def list_rulebooks_op() -> Operation:
 
 def get_trace_op() -> Operation:
     eval_id = parameter("eval_id", "path", {"type": "string"}, "`eval_…`.")
+    packaged = [ref(f"{schema_prefix(t)}Trace") for t in jobtypes.packaged()
+                if load_package(t.package).TRACE is not None]  # fmt: skip
     ok = _ok(
         "The trace (sent gzip-encoded to clients that accept it): an evaluation's, or a "
-        "`screen_analysis` job's (`ScreenTrace`).",
-        {"anyOf": [ref("Trace"), ref("ScreenTrace")]},
+        "`screen_analysis` job's (`ScreenTrace`), or that of another type that keeps one.",
+        {"anyOf": [ref("Trace"), ref("ScreenTrace"), *packaged]},
     )
     return _operation(
         "getTrace",

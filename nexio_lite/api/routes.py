@@ -1,6 +1,7 @@
 """The route table: every HTTP operation of the API, once, with its handler and its
 OpenAPI description. `app.py` registers the handlers from it and `/openapi.json` is
-built from it, so nothing is served undescribed or described unserved."""
+built from it, so nothing is served undescribed or described unserved. The create route
+of each packaged job type (`jobtypes.packaged()`) is made from its declaration."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from nexio_lite import jobtypes
 from nexio_lite.api import (
     deliveries,
     jobs,
@@ -17,6 +19,7 @@ from nexio_lite.api import (
     openapi,
     operations,
     ops,
+    packaged,
     rulebooks,
     screen,
     traces,
@@ -58,11 +61,21 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
+def routes() -> tuple[Route, ...]:
+    """`ROUTES` and the create route of every packaged job type registered now."""
+    made = tuple(
+        Route(t.method, t.path, packaged.create_handler(t),
+              lambda t=t: operations.submit_package_op(t))  # type: ignore[misc]
+        for t in jobtypes.packaged()
+    )  # fmt: skip
+    return ROUTES[:2] + made + ROUTES[2:]
+
+
 def served(role: str, metrics_enabled: bool) -> tuple[Route, ...]:
     """The routes a process of `role` serves (`/metrics` only when metrics are on)."""
     return tuple(
         r
-        for r in ROUTES
+        for r in routes()
         if (role != "worker" or r.everywhere) and (metrics_enabled or r.path != "/metrics")
     )
 
@@ -72,9 +85,9 @@ def register(app: web.Application, routes: tuple[Route, ...]) -> None:
         app.router.add_route(route.method, route.path, route.handler)
 
 
-def paths(routes: tuple[Route, ...] = ROUTES) -> dict[str, dict[str, Any]]:
+def paths() -> dict[str, dict[str, Any]]:
     """The `paths` object of the OpenAPI document."""
     out: dict[str, dict[str, Any]] = {}
-    for route in routes:
+    for route in routes():
         out.setdefault(route.path, {})[route.method.lower()] = route.operation()
     return out

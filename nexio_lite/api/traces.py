@@ -35,7 +35,7 @@ from nexio_lite.api.jobs import JOB_ID
 from nexio_lite.api.responses import bad_request, not_found, query_values
 from nexio_lite.errors import Unavailable
 from nexio_lite.fields import Choice, Query
-from nexio_lite.jobtypes import TRACED_TYPES, Trace, job_type
+from nexio_lite.jobtypes import Trace, job_type, traced_names
 from nexio_lite.logs import get_logger
 from nexio_lite.models import Job, JobStatus
 from nexio_lite.trace_output import is_gzip
@@ -109,7 +109,7 @@ async def get_trace(request: web.Request) -> web.StreamResponse:
     job = None
     if JOB_ID.fullmatch(eval_id):
         job = await svc.store.get_job(key.org_id, eval_id)
-    if job is None or job.type not in TRACED_TYPES:
+    if job is None or job.type not in traced_names():
         raise not_found(f"Trace '{eval_id}' not found")
     if job.status is not JobStatus.COMPLETED:
         raise not_found(f"Trace '{eval_id}' is not available: the job is {job.status.value}")

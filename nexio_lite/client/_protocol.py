@@ -143,6 +143,12 @@ def submit_screen_call(
                  retry_statuses=frozenset({409, 429, 503}))  # fmt: skip
 
 
+def submit_to_call(path: str, body: Mapping[str, Any], idempotency_key: str | None) -> Call:
+    """POST `body` to the create route `path` of any job type, replayable like
+    `submit_call`."""
+    return _post(path, dict(body), idempotency_key, retry_statuses=frozenset({409, 429, 503}))
+
+
 def get_call(job_id: str, wait: int = 0) -> Call:
     """GET /api/v1/jobs/{id}, long-polling `wait` seconds (0-60)."""
     path = _query(f"/api/v1/jobs/{_segment(job_id)}", {"wait": wait or None})

@@ -89,6 +89,16 @@ class AsyncClient:
         replayed = headers.get("idempotent-replayed") == "true"
         return Submitted.from_json(body, replayed, headers.get("location"))
 
+    async def submit_to(
+        self, path: str, body: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Submitted:
+        """Create a job of any type by POSTing `body` to its create route `path` (e.g. a
+        type this client has no method for); its result is `Job.result`."""
+        call = p.submit_to_call(path, body, idempotency_key)
+        answer, headers = await self._send(call)
+        replayed = headers.get("idempotent-replayed") == "true"
+        return Submitted.from_json(answer, replayed, headers.get("location"))
+
     async def get(self, job_id: str) -> Job:
         """The job envelope as it is now."""
         return Job.from_json((await self._send(p.get_call(job_id)))[0])

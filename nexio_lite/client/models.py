@@ -201,6 +201,12 @@ class Job:
         """Completed or failed: the job will never change again."""
         return self.status in TERMINAL
 
+    @property
+    def result(self) -> Any:
+        """The envelope's `result` as JSON values (screens and other types that place
+        their result there), or None."""
+        return self.raw.get("result")
+
     @classmethod
     def from_json(cls, raw: JSONObject) -> Job:
         """The envelope's fields for every type; the evaluation's own fields only for an

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from nexio_lite import jobtypes
 from nexio_lite.api.context import REQUEST_ORG, services
 from nexio_lite.api.deliveries import delivery_body
 from nexio_lite.api.jobs import JOB_ID
@@ -22,7 +23,7 @@ from nexio_lite.console.tracedata import ConsoleTraceView
 from nexio_lite.console.web import base_context, error_page, page, redirect, render
 from nexio_lite.errors import Conflict, NotFound
 from nexio_lite.logs import get_logger
-from nexio_lite.models import EVALUATION, JOB_TYPES, SCREEN_ANALYSIS, Job, JobStatus, now_ms
+from nexio_lite.models import EVALUATION, SCREEN_ANALYSIS, Job, JobStatus, now_ms
 from nexio_lite.verticals.carriers.rules import RULE_CODES
 
 log = get_logger("nexio_lite.console")
@@ -148,6 +149,8 @@ def _job_row(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "pool": job.pool_id,
         "pool_version": job.pool_version,
+        "rulebook": job.rulebook_id,
+        "rulebook_version": job.rulebook_version,
         "result": result if isinstance(result, dict) else {},
         "error": error if isinstance(error, dict) else None,
     }
@@ -170,7 +173,7 @@ async def jobs(request: web.Request, session: Session) -> web.StreamResponse:
             session,
         )
     if (status is not None and status not in JobStatus.__members__.values()) or (
-        job_type is not None and job_type not in JOB_TYPES
+        job_type is not None and job_type not in jobtypes.names()
     ):
         return await error_page(
             request, 400, "Unknown filter", "Choose a status and a type from the lists.", session
@@ -204,7 +207,7 @@ async def jobs(request: web.Request, session: Session) -> web.StreamResponse:
             "limit": None if limit == JOBS_PER_PAGE else limit,
         },
         statuses=[s.value for s in JobStatus],
-        types=list(JOB_TYPES),
+        types=list(jobtypes.names()),
         next_cursor=next_cursor,
         paged=cursor is not None,
         refresh=REFRESH_SECONDS if running else None,

@@ -14,10 +14,9 @@ from typing import Any
 
 import attrs
 
+from nexio_lite import jobtypes
 from nexio_lite.models import (
     EVALUATION,
-    JOB_TYPES,
-    SWEPT_TYPES,
     IdempotencyClaim,
     IdempotencyState,
     QueueStats,
@@ -31,9 +30,6 @@ ATTEMPTS_EXHAUSTED = (
 
 JOB_STATUSES = ("queued", "processing", "completed", "failed")
 
-# The job types `decay_sweep` deletes, as an SQL list literal (fixed identifiers, no input).
-SWEPT_TYPES_SQL = "(" + ", ".join(f"'{t}'" for t in SWEPT_TYPES) + ")"
-
 
 def attempts_exhausted_error(attempts: int) -> str:
     """The error JSON of a job failed by the reaper after `attempts` claims."""
@@ -42,9 +38,11 @@ def attempts_exhausted_error(attempts: int) -> str:
 
 # ---- queue gauges ----------------------------------------------------------------------
 
+
 # Job types a backend may count one by one among the queued jobs (SQLite does, through
 # the (org_id, type) index: there are few of them), leaving the rest to evaluations.
-COUNTED_QUEUED_TYPES = tuple(t for t in JOB_TYPES if t != EVALUATION)
+def counted_queued_types() -> tuple[str, ...]:
+    return tuple(t for t in jobtypes.names() if t != EVALUATION)
 
 
 def queue_stats_from(
@@ -57,7 +55,7 @@ def queue_stats_from(
     """`QueueStats` from what a backend read: all queued jobs, the creation time of the
     job at the head of the queue, the pending deliveries, and (type, status, count) rows
     for the processing jobs and for queued jobs of some types (at least those of
-    `COUNTED_QUEUED_TYPES`): queued jobs not in the rows are counted as evaluations."""
+    `counted_queued_types()`): queued jobs not in the rows are counted as evaluations."""
     jobs = {(job_type, status): int(count) for job_type, status, count in rows if count}
     rest = queued - sum(n for (_, status), n in jobs.items() if status == "queued")
     if rest > 0:

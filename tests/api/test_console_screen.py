@@ -167,3 +167,13 @@ async def test_an_evaluation_page_has_no_screen_section(world: World) -> None:
     page = await (await world.client.get(f"/ui/jobs/{eval_id}")).text()
     assert "Screening result" not in page
     assert 'id="screened"' not in page
+
+
+async def test_the_jobs_list_shows_a_screen_jobs_rule_book_and_risk(screening: World) -> None:
+    job = await screened_job(screening, CONTENT, {"market": "surplus", "document": "quote"})
+    await signed_in(screening)
+    page = await (await screening.client.get("/ui/jobs?type=screen_analysis")).text()
+    (row,) = re.findall(rf'<tr data-job="{job["id"]}".*?</tr>', page, re.S)
+    assert re.search(r'data-label="Uses">rules:default v1</td>', row)
+    risk, findings = job["result"]["risk_score"], len(job["result"]["findings"])
+    assert re.search(rf'data-label="Outcome">\s*risk {risk}, {findings} findings\s*</td>', row)

@@ -4,33 +4,59 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nexio_lite import jobtypes
-from nexio_lite.api.routes import ROUTES
+from nexio_lite.api.routes import routes
 from nexio_lite.envelope import envelope
 from nexio_lite.models import Job, JobStatus
+from tests import example_type
 
 NOW = 1_750_000_000_000
 
 
 def test_every_type_is_declared_once_with_a_served_create_route() -> None:
-    names = [t.name for t in jobtypes.REGISTRY]
-    assert names == ["evaluation", "screen_analysis", "decay_sweep", "metrics"]
-    served = {f"{r.method} {r.path}" for r in ROUTES}
-    for declared in jobtypes.REGISTRY:
+    assert jobtypes.names() == ("evaluation", "screen_analysis", "decay_sweep", "metrics")
+    served = {f"{r.method} {r.path}" for r in routes()}
+    for declared in jobtypes.registry():
         assert declared.create_route in served, declared
-    assert jobtypes.SWEPT_TYPES == ("evaluation", "screen_analysis")
-    assert jobtypes.MAINTENANCE_TYPES == ("decay_sweep", "metrics")
+    assert jobtypes.swept_names() == ("evaluation", "screen_analysis")
+    assert jobtypes.maintenance_names() == ("decay_sweep", "metrics")
+    assert jobtypes.traced_names() == ("evaluation", "screen_analysis")
+
+
+def test_a_registered_type_gets_its_route_and_joins_the_derived_lists() -> None:
+    declared = example_type.declaration()
+    jobtypes.register(declared)
+    try:
+        assert jobtypes.job_type("word_count") is declared
+        assert [r.path for r in routes() if r.method == "POST"][:3] == [
+            "/api/v1/jobs",
+            "/api/v1/analysis/screen",
+            "/api/v1/examples/word-count",
+        ]
+        assert jobtypes.swept_names()[-1] == "word_count"
+        assert jobtypes.runners({"scorer": _Host()})["word_count"] == "run_package"
+        with pytest.raises(ValueError, match="declared already"):
+            jobtypes.register(declared)
+    finally:
+        jobtypes.unregister("word_count")
+    assert "word_count" not in jobtypes.names()
+    assert jobtypes.job_type("word_count").name == ""
+    with pytest.raises(ValueError, match="built in"):
+        jobtypes.unregister("evaluation")
+
+
+class _Host:
+    def __getattr__(self, name: str) -> str:
+        return name
 
 
 def test_runners_come_from_their_hosts() -> None:
-    class Host:
-        def __getattr__(self, name: str) -> str:
-            return name
-
-    found = jobtypes.runners({"scorer": Host(), "maintenance": Host()})
+    found = jobtypes.runners({"scorer": _Host(), "maintenance": _Host()})
     assert found == {"evaluation": "run_job", "screen_analysis": "run_screen",
                      "decay_sweep": "decay_sweep", "metrics": "metrics"}  # fmt: skip
-    assert set(jobtypes.runners({"scorer": Host()})) == {"evaluation", "screen_analysis"}
+    assert set(jobtypes.runners({"scorer": _Host()})) == {"evaluation", "screen_analysis"}
 
 
 def _job(job_type: str, result: str) -> Job:

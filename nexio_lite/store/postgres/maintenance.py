@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from nexio_lite.errors import StoreError
+from nexio_lite.jobtypes import swept_names
 from nexio_lite.models import IdempotencyClaim, SweepCount
 from nexio_lite.store.postgres.core import Conn, PostgresBase
 from nexio_lite.store.shared import (
-    SWEPT_TYPES_SQL,
     StoredIdempotencyKey,
     decide_idempotent,
     job_metrics_report,
@@ -34,11 +34,11 @@ TAKE_LEASE = (
 )
 SWEEPABLE = (
     "SELECT count(*), count(*) FILTER (WHERE completed_at < %s) FROM jobs WHERE org_id=%s "
-    f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed')"
+    "AND type = ANY(%s) AND status IN ('completed', 'failed')"
 )
 DELETE_SWEPT = (
     "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=%s "
-    f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed') AND completed_at < %s "
+    "AND type = ANY(%s) AND status IN ('completed', 'failed') AND completed_at < %s "
     "LIMIT %s FOR UPDATE SKIP LOCKED)"
 )
 DELIVERY_OUTCOMES = (
@@ -113,14 +113,14 @@ class MaintenanceMixin(PostgresBase):
 
     async def count_sweepable(self, org_id: str, cutoff: int) -> SweepCount:
         """The organization's terminal jobs of the swept types, and those finished before cutoff."""
-        row = await self._read_one(SWEEPABLE, (cutoff, org_id))
+        row = await self._read_one(SWEEPABLE, (cutoff, org_id, list(swept_names())))
         return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
 
     async def delete_swept(self, org_id: str, cutoff: int, limit: int) -> int:
         """Delete up to `limit` terminal jobs of the swept types finished before cutoff, with their
         deliveries and attempts (one short statement; rows another sweep is deleting at
         this moment are skipped)."""
-        return await self._exec(DELETE_SWEPT, (org_id, cutoff, limit))
+        return await self._exec(DELETE_SWEPT, (org_id, list(swept_names()), cutoff, limit))
 
     async def job_metrics(self, org_id: str, since: int) -> dict[str, Any]:
         """Jobs per status created since `since`; p50/p95 duration (ms) of evaluations

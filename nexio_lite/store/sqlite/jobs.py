@@ -13,7 +13,7 @@ from nexio_lite.models import (
     QueueStats,
     ReapReport,
 )
-from nexio_lite.store.shared import ATTEMPTS_EXHAUSTED, COUNTED_QUEUED_TYPES, queue_stats_from
+from nexio_lite.store.shared import ATTEMPTS_EXHAUSTED, counted_queued_types, queue_stats_from
 from nexio_lite.store.sqlite.core import (
     JOB_COLUMNS,
     Batched,
@@ -207,14 +207,15 @@ class JobsMixin(SqliteBase):
             "ORDER BY seq LIMIT 1), "
             "(SELECT count(*) FROM deliveries WHERE status='pending')"
         )
-        marks = ",".join("?" * len(COUNTED_QUEUED_TYPES))
+        counted = counted_queued_types()
+        marks = ",".join("?" * len(counted))
         rows = await self._read(
             "SELECT type, 'processing', count(*) FROM jobs INDEXED BY jobs_leases "
             "WHERE status='processing' GROUP BY type UNION ALL "
             "SELECT type, 'queued', count(*) FROM jobs INDEXED BY jobs_org_type "
             "WHERE org_id IN (SELECT id FROM orgs) "
             f"AND type IN ({marks}) AND status='queued' GROUP BY type",
-            COUNTED_QUEUED_TYPES,
+            counted,
         )
         queued, head, pending = totals if totals else (0, None, 0)
         return queue_stats_from(now, queued, head, pending, rows)

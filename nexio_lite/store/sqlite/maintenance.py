@@ -6,12 +6,13 @@ from typing import Any
 
 import aiosqlite
 
+from nexio_lite.jobtypes import swept_names
+from nexio_lite.jsontext import dumps
 from nexio_lite.models import (
     IdempotencyClaim,
     SweepCount,
 )
 from nexio_lite.store.shared import (
-    SWEPT_TYPES_SQL,
     StoredIdempotencyKey,
     decide_idempotent,
     job_metrics_report,
@@ -111,8 +112,8 @@ class MaintenanceMixin(SqliteBase):
         """The organization's terminal jobs of the swept types, and those finished before cutoff."""
         row = await self._read_one(
             "SELECT count(*), coalesce(sum(completed_at < ?), 0) FROM jobs WHERE org_id=? "
-            f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed')",
-            (cutoff, org_id),
+            "AND type IN (SELECT value FROM json_each(?)) AND status IN ('completed', 'failed')",
+            (cutoff, org_id, dumps(swept_names())),
         )
         return SweepCount(int(row[0]), int(row[1])) if row else SweepCount(0, 0)
 
@@ -123,10 +124,9 @@ class MaintenanceMixin(SqliteBase):
         async def op(c: aiosqlite.Connection) -> int:
             cur = await c.execute(
                 "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=? "
-                f"AND type IN {SWEPT_TYPES_SQL} AND status IN ('completed', 'failed') "
-                "AND completed_at<? "
-                "LIMIT ?)",
-                (org_id, cutoff, limit),
+                "AND type IN (SELECT value FROM json_each(?)) "
+                "AND status IN ('completed', 'failed') AND completed_at<? LIMIT ?)",
+                (org_id, dumps(swept_names()), cutoff, limit),
             )
             return cur.rowcount
 
