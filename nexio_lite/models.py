@@ -176,7 +176,7 @@ class Job:
     result: str | None = None  # JSON object text of the type's result fields
     error: str | None = None  # JSON object text {code, message, details}
     stages: str | None = None  # JSON list text of pipeline stage timings
-    candidates: bytes | None = None  # ranked candidates: JSON array, zlib-compressed
+    candidates: bytes | None = None  # ranked candidates: JSON array, `packing.pack`ed
     rulebook_id: str | None = None  # screen_analysis jobs: the rule book version used
     rulebook_version: int | None = None
 

@@ -53,7 +53,7 @@ class JobFailure(Exception):
 class Outcome:
     """What a runner produced: the result fields (a JSON object's text), and for
     evaluations the stage timings (JSON text) and the ranked candidates (a JSON array,
-    zlib-compressed)."""
+    compressed by `packing.pack`)."""
 
     result: str
     stages: str | None = None

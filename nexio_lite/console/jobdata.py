@@ -1,5 +1,5 @@
 """A job as the console's Job page shows it: the envelope without its candidates, and
-one page of the ranked candidates, read from the stored (zlib-compressed) JSON array
+one page of the ranked candidates, read from the stored (compressed) JSON array
 without parsing the rest of it.
 
 A 99,999-carrier pool's job holds ~31,000 candidates (13.8 MB of JSON): parsing all of
@@ -7,16 +7,16 @@ them for a page of 50 would cost ~100 ms of CPU. The array is written by orjson 
 `rank` first in every object, so the page's first and last objects are found by a byte
 search for `{"rank":N,` (a string inside the JSON cannot contain that sequence: its
 quotes would be escaped) and only that slice is parsed. Callers run these functions in
-a worker thread (zlib inflates without holding the GIL).
+a worker thread (zstd and zlib unpack without holding the GIL).
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import orjson
 
+from nexio_lite import packing
 from nexio_lite.envelope import envelope
 from nexio_lite.models import Job
 
@@ -55,5 +55,5 @@ def candidate_page(job: Job, page: int) -> list[dict[str, Any]]:
     """Page `page` (1-based) of the job's ranked candidates ([] when none is stored)."""
     if job.candidates is None:
         return []
-    text = zlib.decompress(job.candidates)
+    text = packing.unpack(job.candidates)
     return candidate_slice(text, (page - 1) * CANDIDATES_PER_PAGE + 1, CANDIDATES_PER_PAGE)
