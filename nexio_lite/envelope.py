@@ -22,19 +22,32 @@ LARGE_CANDIDATES_BYTES = 64 * 1024
 
 
 async def envelope_bytes(job: Job, base_url: str) -> bytes:
-    """`envelope(job, base_url)` as UTF-8 bytes, rendered off the event loop when large."""
+    """`envelope(job, base_url)` as UTF-8 bytes, rendered off the event loop when large.
+    The stored candidates' bytes go in as they are (never decoded and encoded again)."""
     if job.candidates is not None and len(job.candidates) > LARGE_CANDIDATES_BYTES:
         return await asyncio.to_thread(_envelope_utf8, job, base_url)
     return _envelope_utf8(job, base_url)
 
 
 def _envelope_utf8(job: Job, base_url: str) -> bytes:
-    return envelope(job, base_url).encode("utf-8")
+    head, candidates, tail = _parts(job, base_url)
+    if candidates is None:
+        return (head + tail).encode("utf-8")
+    return b"".join((head.encode("utf-8"), b',"candidates":', candidates, tail.encode("utf-8")))
 
 
 def envelope(job: Job, base_url: str, with_candidates: bool = True) -> str:
     """The job as `GET /api/v1/jobs/{id}` answers it (and its webhook sends it); list
     items leave the candidates out."""
+    head, candidates, tail = _parts(job, base_url, with_candidates)
+    if candidates is None:
+        return head + tail
+    return head + ',"candidates":' + candidates.decode("utf-8") + tail
+
+
+def _parts(job: Job, base_url: str, with_candidates: bool = True) -> tuple[str, bytes | None, str]:
+    """The envelope in three pieces: its text up to the candidates, the candidates' JSON
+    (None when it has none, or without them), and the rest (`audit`, the closing brace)."""
     declared = job_type(job.type)
     head: dict[str, object] = {"id": job.id}
     if declared.eval_id:
@@ -54,19 +67,20 @@ def envelope(job: Job, base_url: str, with_candidates: bool = True) -> str:
         duration_ms=duration,
         attempts=job.attempts,
     )
-    text = dumps(head)
+    text = dumps(head)[:-1]  # without its closing brace
+    candidates = None
+    tail = "}"
     if job.status is JobStatus.COMPLETED and job.result:
         if declared.result_in is ResultIn.RESULT:
-            text = text[:-1] + ',"result":' + job.result + "}"
+            text += ',"result":' + job.result
         else:
             inner = job.result.strip()[1:-1]
             if inner:
-                text = text[:-1] + "," + inner + "}"
+                text += "," + inner
         if with_candidates and job.candidates is not None:
-            candidates = packing.unpack(job.candidates).decode("utf-8")
-            text = text[:-1] + ',"candidates":' + candidates + "}"
+            candidates = packing.unpack(job.candidates)
         if declared.audit:
-            text = text[:-1] + ',"audit":' + dumps(f"{base_url}/traces/{job.id}") + "}"
+            tail = ',"audit":' + dumps(f"{base_url}/traces/{job.id}") + "}"
     elif job.status is JobStatus.FAILED and job.error:
-        text = text[:-1] + ',"error":' + job.error + "}"
-    return text
+        text += ',"error":' + job.error
+    return text, candidates, tail
