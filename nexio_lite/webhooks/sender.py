@@ -7,7 +7,9 @@ again when its lease runs out, with the same `webhook-id` (at-least-once). The l
 delivery falls due, and looks at least every `poll_seconds` (deliveries queued by
 another process on the same SQLite file; `workers.poll_interval_seconds`). At most
 `webhooks.concurrency` attempts are in flight, each in its own task with its own
-timeout, so a slow receiver holds one slot, not the loop.
+timeout, so a slow receiver holds one slot, not the loop. A slot is the POST: it is free
+again as soon as the answer (or the timeout) is in, while the attempt is recorded (its
+commit shared with others'), so a busy database does not slow the receivers' traffic.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class DeliveryService:
         self.policy = RetryPolicy(tuple(settings.retry_schedule_seconds))
         self.lease_ms = int(settings.timeout_seconds * 1000) + LEASE_MARGIN_MS
         self._loop: Loop | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()  # attempts, until recorded
+        self._posting = 0  # attempts whose POST is in flight (the slots taken)
         self._session: aiohttp.ClientSession | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
         self._stopping = False
@@ -113,14 +116,15 @@ class DeliveryService:
         returns the seconds until the next one falls due (None: nothing pending)."""
         if self._stopping:
             return None
-        free = self.settings.concurrency - len(self._inflight)
+        free = self.settings.concurrency - self._posting
         # Claim in batches: wait until a quarter of the slots are free (or all work is
         # done) rather than paying one claim transaction per finished attempt.
-        if not (free >= self._claim_batch or (free > 0 and not self._inflight)):
+        if not (free >= self._claim_batch or (free > 0 and not self._posting)):
             return None
         claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
         jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
         for claim in claims:
+            self._posting += 1
             task = asyncio.create_task(self._attempt(claim, jobs.get(claim.delivery.job_id)))
             self._inflight.add(task)
             task.add_done_callback(self._done)
@@ -151,20 +155,35 @@ class DeliveryService:
         self._secrets[org_id] = (time.monotonic() + SECRET_CACHE_SECONDS, secrets)
         return secrets
 
+    def _slot_freed(self) -> None:
+        self._posting -= 1
+        self.notify()
+
     async def _attempt(self, claim: DeliveryClaim, job: Job | None) -> None:
+        try:
+            d = claim.delivery
+            secrets = await self._org_secrets(d.org_id, self.clock())
+            if job is None or job.org_id != d.org_id or not secrets:
+                return  # the job (and so this delivery) was deleted meanwhile
+            if d.attempts >= self.policy.max_attempts:
+                await self._give_up_shortened(claim)
+                return
+            body = await envelope_bytes(job, self.base_url)
+            started = self.clock()
+            headers = webhook_headers(secrets, d.webhook_id, started // 1000, body, USER_AGENT)
+            t0 = time.perf_counter()
+            outcome, excerpt = await self._post(d.url, body, headers)
+            latency = int((time.perf_counter() - t0) * 1000)
+        finally:
+            self._slot_freed()
+        await self._record(claim, started, outcome, excerpt, latency)
+
+    async def _record(
+        self, claim: DeliveryClaim, started: int, outcome: Outcome, excerpt: str | None,
+        latency: int,
+    ) -> None:  # fmt: skip
+        """Decide what follows the attempt, log it, count it and store it."""
         d = claim.delivery
-        secrets = await self._org_secrets(d.org_id, self.clock())
-        if job is None or job.org_id != d.org_id or not secrets:
-            return  # the job (and so this delivery) was deleted meanwhile
-        if d.attempts >= self.policy.max_attempts:
-            await self._give_up_shortened(claim)
-            return
-        body = await envelope_bytes(job, self.base_url)
-        started = self.clock()
-        headers = webhook_headers(secrets, d.webhook_id, started // 1000, body, USER_AGENT)
-        t0 = time.perf_counter()
-        outcome, excerpt = await self._post(d.url, body, headers)
-        latency = int((time.perf_counter() - t0) * 1000)
         number = d.attempts + 1
         decision = self.policy.decide(outcome, number, (started + latency) / 1000, self.rng)
         attempt = DeliveryAttempt(number, started, outcome.status_code, outcome.error, latency,
