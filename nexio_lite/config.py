@@ -219,7 +219,7 @@ def describe() -> list[tuple[str, str, Any, str]]:
     rows = []
     for name, cls in sections().items():
         for f in attrs.fields(cls):
-            default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
+            default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default  # type: ignore[arg-type]  # attrs.Factory is a class at run time
             rows.append((name, f.name, default, f.metadata["help"]))
     return rows
 

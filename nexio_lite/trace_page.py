@@ -114,7 +114,7 @@ def _stages(stages: list[Mapping[str, Any]]) -> str:
 def _filtered(stages: list[Mapping[str, Any]]) -> str:
     stage = next((s for s in stages if s.get("name") == "filter"), None)
     counts = None if stage is None else stage.get("primary_reason_counts")
-    if not isinstance(counts, Mapping):
+    if stage is None or not isinstance(counts, Mapping):
         return "<h2>Filtered carriers</h2>\n<p>Not recorded for this evaluation.</p>\n"
     rows = _rows((_td(rule), _td(count, "n")) for rule, count in counts.items())
     return (

@@ -228,12 +228,12 @@ class WorkerPool:
             await self._finish(claim, failure=failure)
         except Exception as exc:
             log.exception("job_error", job_id=job.id)
-            failure = JobFailure(
+            crashed = JobFailure(
                 "pipeline_error",
                 "The evaluation failed inside the pipeline",
                 {"exception": type(exc).__name__},
             )
-            await self._finish(claim, failure=failure)
+            await self._finish(claim, failure=crashed)
         else:
             await self._finish(claim, outcome=outcome)
 

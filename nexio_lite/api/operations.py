@@ -101,7 +101,8 @@ def _error_responses(*codes: int, notes: dict[int, str] | None = None) -> dict[s
 def parameter(
     name: str, where: str, schema: Schema, description: str, *, required: bool = False
 ) -> dict[str, Any]:
-    param = {"name": name, "in": where, "schema": schema, "description": description}
+    param: dict[str, Any] = {"name": name, "in": where, "schema": schema,
+                             "description": description}  # fmt: skip
     if required or where == "path":
         param["required"] = True
     return param

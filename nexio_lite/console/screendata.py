@@ -128,8 +128,9 @@ def screen_page(job: Job) -> ScreenPage:
     request = _loads_object(job.request)
     content = request.get("content")
     content = content if isinstance(content, str) else ""
-    context = request.get("context") if isinstance(request.get("context"), dict) else {}
-    context = {str(k): str(v) for k, v in context.items() if v is not None}
+    given = request.get("context")
+    context = {str(k): str(v) for k, v in (given if isinstance(given, dict) else {}).items()
+               if v is not None}  # fmt: skip
     context.setdefault("document", "other")
     result = _loads_object(job.result) if job.status is JobStatus.COMPLETED else {}
     spans = evidence_spans(result) if result else []

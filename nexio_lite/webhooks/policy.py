@@ -29,6 +29,7 @@ import email.utils
 import math
 import random
 import re
+from typing import Any
 
 import attrs
 
@@ -74,14 +75,14 @@ class GiveUp:
 Decision = Delivered | RetryAt | GiveUp
 
 
-def _check_schedule(_: object, __: attrs.Attribute[object], value: tuple[float, ...]) -> None:
+def _check_schedule(_: object, __: attrs.Attribute[Any], value: tuple[float, ...]) -> None:
     if not value:
         raise ValueError("retry schedule must have at least one entry")
     if any(not math.isfinite(v) or v < 0 for v in value):
         raise ValueError("retry schedule entries must be finite and >= 0")
 
 
-def _check_jitter(_: object, __: attrs.Attribute[object], value: float) -> None:
+def _check_jitter(_: object, __: attrs.Attribute[Any], value: float) -> None:
     if not 0 <= value < 1:
         raise ValueError("jitter must be in [0, 1)")
 

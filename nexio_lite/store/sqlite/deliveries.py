@@ -84,6 +84,7 @@ class DeliveriesMixin(SqliteBase):
         found = await self._read_one(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (delivery_id,)
         )
+        assert found is not None  # written just above, and deliveries are only swept with jobs
         return _delivery(found)
 
     async def list_deliveries(self, org_id: str, job_id: str) -> list[Delivery]:

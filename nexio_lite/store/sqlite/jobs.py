@@ -57,9 +57,9 @@ async def _complete_jobs(
          for claim, result, stages, cands, now, _ in kept],
     )  # fmt: skip
     for claim, _, _, _, now, deliver_at in kept:
-        if claim.job.webhook_url:
-            job = claim.job
-            await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
+        job, url = claim.job, claim.job.webhook_url
+        if url:
+            await _insert_delivery(c, job.id, job.org_id, url, now, deliver_at)
     return [item[0].job.id in held for item in items]
 
 
@@ -241,7 +241,7 @@ class JobsMixin(SqliteBase):
         before_seq: int | None = None,
     ) -> list[Job]:
         """The organization's jobs, newest first, without candidates; `before_seq` pages."""
-        where, params = ["org_id=?"], [org_id]
+        where, params = ["org_id=?"], list[str | int]([org_id])
         for column, value in (("status", status), ("type", job_type)):
             if value is not None:
                 where.append(f"{column}=?")

@@ -299,7 +299,7 @@ def _share(values: dict[str, Any], memo: dict[Any, Any]) -> dict[str, Any]:
         kind = type(v)
         if v is None or (kind is int and v <= 256):
             continue
-        found = memo.get((key, *v.items()) if kind is dict else (key, v))
+        found: Any = memo.get((key, *v.items()) if kind is dict else (key, v))
         if found is None:  # keep this value, with its strings shared, under a key made of it
             if kind is tuple:
                 found = tuple([memo.setdefault(s, s) for s in v])

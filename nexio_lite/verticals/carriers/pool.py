@@ -25,10 +25,10 @@ _bisect_right = bisect.bisect_right
 # CPython's built-in SHA-256 hashes these one-block messages about 1.6x faster than the
 # OpenSSL one behind hashlib (no per-call EVP set-up); the digests are identical.
 try:
-    from _sha256 import sha256 as _sha256  # CPython <= 3.11
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # CPython <= 3.11
 except ImportError:  # pragma: no cover
     try:
-        from _sha2 import sha256 as _sha256  # type: ignore[no-redef]  # CPython >= 3.12
+        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]  # CPython >= 3.12
     except ImportError:
         _sha256 = hashlib.sha256  # type: ignore[assignment]
 
