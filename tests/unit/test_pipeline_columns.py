@@ -12,6 +12,7 @@ import attrs
 import orjson
 import pytest
 
+from nexio_lite.verticals.carriers import columns
 from nexio_lite.verticals.carriers.columns import build_columns
 from nexio_lite.verticals.carriers.evaluate import Evaluation, evaluate
 from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool
@@ -95,6 +96,39 @@ def test_json_escaping_and_non_ascii_names_match_orjson() -> None:
     pool = pool_of(*carriers)
     assert pool.columns is not None
     for options in (Options(), Options(limit=1)):
+        _same(
+            evaluate(pool, make_profile(), options),
+            evaluate(_per_carrier(pool), make_profile(), options),
+        )
+
+
+def test_candidates_rendered_in_several_blocks(
+    pool: PreparedPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`render_json` joins its candidates block by block; any block size gives the same
+    JSON, the last block full or not."""
+    slow_pool = _per_carrier(pool)
+    profiles = _profiles(6, seed=5)
+    for block in (1, 5, 7):
+        monkeypatch.setattr(columns, "BLOCK", block)
+        for limit in (None, 1, 5, 7, 36):
+            for profile in profiles:
+                option = Options(limit=limit)
+                _same(evaluate(pool, profile, option), evaluate(slow_pool, profile, option))
+
+
+def test_a_very_long_name_keeps_the_id_texts_as_objects() -> None:
+    """One name far longer than the rest would make the fixed-width id array mostly
+    padding: the texts stay bytes objects, with the same results."""
+    short = [make_carrier(name=f"Short Mutual {i}", rate_index=80 + i) for i in range(8)]
+    carriers = [*short[:4], make_carrier(name="Long " * 400 + "Indemnity"), *short[4:]]
+    pool = pool_of(*carriers)
+    assert pool.columns is not None
+    assert pool.columns.texts.ids.dtype == object
+    short_pool = pool_of(*short)
+    assert short_pool.columns is not None
+    assert short_pool.columns.texts.ids.dtype.kind == "S"
+    for options in (Options(), Options(limit=2)):
         _same(
             evaluate(pool, make_profile(), options),
             evaluate(_per_carrier(pool), make_profile(), options),
