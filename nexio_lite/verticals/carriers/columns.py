@@ -242,20 +242,20 @@ def filter_columns(
     counts = [f01, f02, f03]
     fails: list[Bools | None] = []
     # F04 … F12, each None when it cannot fail for this profile (as `can_fail` says).
-    fails.append(cols.surplus[kept] if ctx.admitted_only else None)
-    fails.append(cols.rating_rank[kept] > ctx.min_rank)
+    fails.append(cols.surplus.take(kept) if ctx.admitted_only else None)
+    fails.append(cols.rating_rank.take(kept) > ctx.min_rank)
     revenue = ctx.revenue
-    fails.append((cols.min_revenue[kept] > revenue) | (cols.max_revenue[kept] < revenue))
+    fails.append((cols.min_revenue.take(kept) > revenue) | (cols.max_revenue.take(kept) < revenue))
     if ctx.naics is not None and cols.naics_excluded:
-        excluded = _prefix_hits(cols.naics_excluded, ctx.naics_prefixes, cols.size)[kept]
+        excluded = _prefix_hits(cols.naics_excluded, ctx.naics_prefixes, cols.size).take(kept)
         fails.append(excluded)
     else:
         fails.append(None)
-    fails.append(None if ctx.years is None else cols.min_years[kept] > ctx.years)
-    fails.append(None if ctx.lr_bp is None else cols.max_lr_bp[kept] < ctx.lr_bp)
-    fails.append(None if ctx.claims is None else cols.max_claims[kept] < ctx.claims)
-    fails.append(None if ctx.employees is None else cols.max_employees[kept] < ctx.employees)
-    fails.append(cols.max_limit[kept] < ctx.requested_limit)
+    fails.append(None if ctx.years is None else cols.min_years.take(kept) > ctx.years)
+    fails.append(None if ctx.lr_bp is None else cols.max_lr_bp.take(kept) < ctx.lr_bp)
+    fails.append(None if ctx.claims is None else cols.max_claims.take(kept) < ctx.claims)
+    fails.append(None if ctx.employees is None else cols.max_employees.take(kept) < ctx.employees)
+    fails.append(cols.max_limit.take(kept) < ctx.requested_limit)
     remaining = np.ones(len(kept), dtype=np.bool_)
     for failed in fails:
         if failed is None:
@@ -271,39 +271,39 @@ def score_columns(cols: PoolColumns, ctx: ProfileContext, passed: npt.NDArray[np
     """Levels, band, premium and confidence of the passing carriers (`passed`, in pool
     order): the values `ranking.score_carrier` gives."""
     revenue = ctx.revenue
-    below = cols.band_min[passed] > revenue
-    above = cols.band_max[passed] < revenue
+    below = cols.band_min.take(passed) > revenue
+    above = cols.band_max.take(passed) < revenue
     band = below.astype(np.int64) + 2 * above
-    app = cols.line_points[ctx.line][passed].astype(np.int64)
-    app += (cols.target_bits[passed] & ctx.state_bit) != 0
+    app = cols.line_points[ctx.line].take(passed).astype(np.int64)
+    app += (cols.target_bits.take(passed) & ctx.state_bit) != 0
     app += band == BAND_IN
     if ctx.naics is not None and cols.naics_target:
-        app += _prefix_hits(cols.naics_target, ctx.naics_prefixes, cols.size)[passed]
+        app += _prefix_hits(cols.naics_target, ctx.naics_prefixes, cols.size).take(passed)
     limit = ctx.requested_limit
-    max_limit = cols.max_limit[passed]
-    cov = cols.breadth_points[passed] + (max_limit >= 5 * limit) + (max_limit >= 2 * limit)
+    max_limit = cols.max_limit.take(passed)
+    cov = cols.breadth_points.take(passed) + (max_limit >= 5 * limit) + (max_limit >= 2 * limit)
     market = ctx.market
-    rated = (cols.rate_index[passed] * market + 99) // 100
-    min_premium = cols.min_premium[passed]
+    rated = (cols.rate_index.take(passed) * market + 99) // 100
+    min_premium = cols.min_premium.take(passed)
     premium = np.maximum(min_premium, rated)
     ratio = (premium * 100 + (market - 1)) // market
     price = 1 + (ratio > 90) + (ratio > 100) + (ratio > 115)
-    place = cols.placement_base_level[passed]
+    place = cols.placement_base_level.take(passed)
     if ctx.effective_ord is not None:
         lead = ctx.effective_ord - ctx.as_of_ord
-        place = place + ((lead < cols.turnaround[passed]) & (place < 4))
+        place = place + ((lead < cols.turnaround.take(passed)) & (place < 4))
     levels = (
-        (_POINTS_LEVEL[app] - 1) * 1024
-        + (_POINTS_LEVEL[cov] - 1) * 256
-        + (cols.financial_level[passed] - 1) * 64
+        (_POINTS_LEVEL.take(app) - 1) * 1024
+        + (_POINTS_LEVEL.take(cov) - 1) * 256
+        + (cols.financial_level.take(passed) - 1) * 64
         + (price - 1) * 16
         + (place - 1) * 4
-        + (cols.service_level[passed] - 1)
+        + (cols.service_level.take(passed) - 1)
     )
-    age = ctx.as_of_ord - cols.data_ord[passed]
+    age = ctx.as_of_ord - cols.data_ord.take(passed)
     fresh = (age <= FRESH_DAYS).astype(np.int64) + (age <= STALE_DAYS)
-    verification = _VERIFICATION_BY_BITS[cols.restrict_bits[passed] & ctx.absent_bits]
-    conf = _CONFIDENCE_CODE[fresh + cols.completeness_points[passed] + verification]
+    verification = _VERIFICATION_BY_BITS.take(cols.restrict_bits.take(passed) & ctx.absent_bits)
+    conf = _CONFIDENCE_CODE.take(fresh + cols.completeness_points.take(passed) + verification)
     return Ranked(
         index=passed,
         levels=levels,
@@ -319,11 +319,11 @@ def rank_columns(cols: PoolColumns, scored: Ranked) -> Ranked:
     appetite, financial) is `order`; then premium, then name_rank (name, then
     carrier_id). Two sorts: by the tail (unique per carrier, so any sort is stable),
     then a stable one by `order`."""
-    tail = (scored.premium << NAME_RANK_BITS) | cols.name_rank[scored.index]
+    tail = (scored.premium << NAME_RANK_BITS) | cols.name_rank.take(scored.index)
     by_tail = np.argsort(tail)
-    order = _ORDER[scored.levels].astype(np.int16)  # < 2^14: a radix sort
-    perm = by_tail[np.argsort(order[by_tail], kind="stable")]
-    return Ranked(*(getattr(scored, a.name)[perm] for a in attrs.fields(Ranked)))
+    order = _ORDER.take(scored.levels).astype(np.int16)  # < 2^14: a radix sort
+    perm = by_tail.take(np.argsort(order.take(by_tail), kind="stable"))
+    return Ranked(*(getattr(scored, a.name).take(perm) for a in attrs.fields(Ranked)))
 
 
 def rank_counts(ranked: Ranked) -> tuple[dict[str, int], dict[str, int]]:
