@@ -337,7 +337,7 @@ def bench_pipeline(sizes: list[int], runs: int) -> dict[str, Any]:
         gc.freeze()  # as a scoring process holds its prepared pools
         evaluate(pool, request.profile, request.options)  # warm
         times = []
-        for _ in range(max(5, runs * 1847 // size)):  # about the same time per size
+        for _ in range(max(30, runs * 1847 // size)):  # about the same time per size, 30 at least
             t = time.perf_counter()
             with gc_paused():  # as the service runs it (nexio_lite.scoring)
                 evaluate(pool, request.profile, request.options)
