@@ -3,11 +3,14 @@ their retries, error translation, wake-ups and the scoring processes' pool reade
 
 Connections come from one `psycopg_pool.AsyncConnectionPool` per store (autocommit;
 `pool_max` connections, 8 by default): a read is one statement on a pooled connection, a
-write one statement (atomic by itself) or one explicit transaction. A transaction that a
+write one statement (atomic by itself), one explicit transaction, or, for writes whose
+statements need no answer from each other, several statements sent at once in pipeline
+mode: one implicit transaction in one round trip (`_write`). A transaction that a
 deadlock or a serialization failure rolled back runs again at once; so does a read, or a
-write whose BEGIN met a dead pooled connection (the server restarted): nothing had been
-written. A connection lost during a write, or no connection within `pool_timeout`
-seconds, is StoreUnavailable (a 503), as is any condition that passes (`errors.py`).
+write whose BEGIN met a dead pooled connection (the server restarted) or that found it
+dead before sending anything: nothing had been written. A connection lost during a
+write, or no connection within `pool_timeout` seconds, is StoreUnavailable (a 503), as
+is any condition that passes (`errors.py`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -38,6 +42,8 @@ from nexio_lite.store.postgres.migrate import migrate
 
 T = TypeVar("T")
 Conn = AsyncConnection[TupleRow]
+
+
 log = get_logger("nexio_lite.store")
 # psycopg_pool warns at every failed connection attempt and every dead connection it
 # drops; the store's callers (supervised loops, the listener) log a lost database once
@@ -52,8 +58,24 @@ PING_SECONDS = 3.0  # `problem()` waits this long for an answer
 RECONNECT_SECONDS = 5.0
 REFUSAL_MEMORY_SECONDS = 5.0  # a refused write makes /readyz fail for this long
 SEND_NOTIFY = "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p"
-NO_FLUSH = "SET LOCAL synchronous_commit TO off"  # this transaction only
+# A CTE for the writes that a crash of the database server may lose without harm,
+# because the claim token guards what follows them (a claim, a lease renewal): their
+# commit does not wait for the WAL to reach the disk (an fsync, ~3 ms here, that would
+# otherwise sit on every claim's path). Set for the statement's own transaction only;
+# the server still writes it within `wal_writer_delay`, and a crash of this process
+# loses nothing. A statement using it names it in its FROM (`FROM ..., no_flush`).
+NO_FLUSH = "no_flush AS (SELECT set_config('synchronous_commit', 'off', true))"
 LOAD_POOL = "SELECT data FROM pool_versions WHERE org_id=%s AND pool_id=%s AND version=%s"
+
+
+class Statement(NamedTuple):
+    """One statement of a write sent at once (`PostgresBase._write`)."""
+
+    query: str
+    params: Sequence[Any] = ()
+    # None: psycopg prepares a statement once it ran 5 times on a connection (PostgreSQL
+    # may then plan it once for every run); False: never, so it is planned for its values.
+    prepare: bool | None = None
 
 
 def unstorable(*values: str) -> bool:
@@ -61,6 +83,21 @@ def unstorable(*values: str) -> bool:
     SQLite stores them): a lookup by it finds nothing, as it would on SQLite, instead of
     failing (a pool id with a NUL character in a request body is a 422, never a 500)."""
     return any("\x00" in v for v in values)
+
+
+def _check_alive(conn: Conn) -> None:
+    """Raise psycopg.OperationalError if the server ended this idle pooled connection (a
+    restart, an administrator): its last message and the end of the stream wait unread
+    on the socket. No round trip (a healthy idle connection has nothing to read), so a
+    write sent at once can tell a connection that was dead before it from one lost
+    during it, as a BEGIN would."""
+    pgconn = conn.pgconn
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    for _ in range(3):  # a notice, then the end of the stream
+        if not poller.poll(0):
+            return
+        pgconn.consume_input()  # raises at the end of the stream
 
 
 async def _rollback(conn: Conn) -> None:
@@ -199,10 +236,12 @@ class PostgresBase:
         self, fn: Callable[[Conn], Awaitable[T]], *, write: bool = True, single: bool = False
     ) -> T:
         """`fn(conn)` on a pooled connection: a read (`write=False`) as autocommit
-        statements; a write in one transaction, or as one autocommit statement
-        (`single`, atomic by itself: one round trip). Runs again where nothing can have
-        been written (a deadlock, a dead pooled connection met by a read or by BEGIN);
-        psycopg's errors come out translated."""
+        statements; a write in one explicit transaction, or (`single`) sent at once: one
+        autocommit statement (atomic by itself) or one pipeline of statements (one
+        implicit transaction, see `_write`), in one round trip. Runs again where nothing
+        can have been written: a deadlock, a dead pooled connection met by a read or by
+        BEGIN, or found dead before a write sent anything (`_check_alive`); psycopg's
+        errors come out translated."""
         pool = self._pool
         if pool is None:
             raise StoreError("the store is not open")
@@ -212,8 +251,11 @@ class PostgresBase:
             wrote = False  # whether the failure may have come after something was written
             try:
                 async with pool.connection() as conn:
-                    if not write or single:
-                        wrote = write
+                    if not write:
+                        return await fn(conn)
+                    _check_alive(conn)
+                    if single:
+                        wrote = True
                         return await fn(conn)
                     await conn.execute("BEGIN")
                     wrote = True
@@ -238,25 +280,28 @@ class PostgresBase:
                     self._last_refusal = (time.monotonic(), str(error))
                 raise error from exc
 
-    async def _fetch(
-        self, sql: str, params: Iterable[Any] = (), *, flush: bool = True
-    ) -> list[TupleRow]:
-        """One write statement, atomic by itself (autocommit): its rows (RETURNING).
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[TupleRow]:
+        """One write statement, atomic by itself (autocommit): its rows (RETURNING)."""
+        (rows,) = await self._write([Statement(sql, tuple(params))])
+        return rows
 
-        `flush=False` is for writes that a crash of the database server may lose without
-        harm, because the claim token guards what follows them (a claim, a lease
-        renewal): its commit does not wait for the WAL to reach the disk (an fsync, ~3 ms
-        here, that would otherwise sit on every claim's path). The server still writes it
-        within `wal_writer_delay`; a crash of this process loses nothing."""
-        values = tuple(params)
+    async def _write(self, statements: Sequence[Statement]) -> list[list[TupleRow]]:
+        """The statements in one transaction, sent at once (one round trip): one statement
+        alone, or several in pipeline mode, where the statements up to the pipeline's
+        sync are one implicit transaction (a failure rolls them all back). The rows of
+        each (none for a statement that returns none)."""
 
-        async def op(c: Conn) -> list[TupleRow]:
-            if not flush:
-                await c.execute(NO_FLUSH)
-            cur = await c.execute(sql, values)  # type: ignore[arg-type]
-            return await cur.fetchall()
+        async def send(c: Conn, st: Statement) -> psycopg.AsyncCursor[TupleRow]:
+            return await c.execute(st.query, st.params, prepare=st.prepare)  # type: ignore[arg-type]
 
-        return await self._run(op, single=flush)
+        async def op(c: Conn) -> list[psycopg.AsyncCursor[TupleRow]]:
+            if len(statements) == 1:
+                return [await send(c, statements[0])]
+            async with c.pipeline():
+                return [await send(c, st) for st in statements]
+
+        cursors = await self._run(op, single=True)
+        return [[] if cur.description is None else await cur.fetchall() for cur in cursors]
 
     async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One write statement, atomic by itself (autocommit): the rows it changed."""

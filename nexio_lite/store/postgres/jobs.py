@@ -18,7 +18,7 @@ from typing import Any
 
 from nexio_lite.models import Claim, Job, NewJob, QueueStats, ReapReport
 from nexio_lite.store.postgres.batch import Batcher
-from nexio_lite.store.postgres.core import Conn, PostgresBase, unstorable
+from nexio_lite.store.postgres.core import NO_FLUSH, Conn, PostgresBase, unstorable
 from nexio_lite.store.postgres.deliveries import NewDelivery, insert_deliveries
 from nexio_lite.store.rows import JOB_COLUMNS, job_from_row
 from nexio_lite.store.shared import attempts_exhausted_error, queue_stats_from
@@ -42,11 +42,15 @@ RECORD_IDEMPOTENT = (
     "key) WHERE k.org_id=v.org AND k.key=v.key"
 )
 CLAIM_JOBS = (
-    "WITH picked AS (SELECT seq AS pick FROM jobs WHERE status='queued' ORDER BY seq "
-    "LIMIT %s FOR UPDATE SKIP LOCKED) "
+    f"WITH {NO_FLUSH}, picked AS (SELECT seq AS pick FROM jobs WHERE status='queued' "
+    "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs SET status='processing', claim_token=replace(gen_random_uuid()::text, '-', ''), "
     "lease_until=%s, attempts=attempts+1, started_at=%s, updated_at=%s "
-    f"FROM picked WHERE seq=pick RETURNING {JOB_COLUMNS}"
+    f"FROM picked, no_flush WHERE seq=pick RETURNING {JOB_COLUMNS}"
+)
+RENEW_LEASES = (
+    f"WITH {NO_FLUSH} UPDATE jobs SET lease_until=%s FROM no_flush "
+    "WHERE claim_token = ANY(%s) RETURNING id"
 )
 COMPLETE_JOBS = (
     "UPDATE jobs j SET status='completed', result=v.result, stages=v.stages, "
@@ -147,18 +151,14 @@ class JobsMixin(PostgresBase):
         return job_from_row(row) if row else None
 
     async def claim(self, limit: int, lease_ms: int, now: int) -> list[Claim]:
-        rows = await self._fetch(CLAIM_JOBS, (limit, now + lease_ms, now, now), flush=False)
+        rows = await self._fetch(CLAIM_JOBS, (limit, now + lease_ms, now, now))
         jobs = sorted((job_from_row(r) for r in rows), key=lambda j: j.seq)
         return [Claim(job, job.claim_token or "") for job in jobs]
 
     async def renew(self, claims: list[Claim], lease_ms: int, now: int) -> set[str]:
         if not claims:
             return set()
-        rows = await self._fetch(
-            "UPDATE jobs SET lease_until=%s WHERE claim_token = ANY(%s) RETURNING id",
-            (now + lease_ms, sorted(c.token for c in claims)),
-            flush=False,
-        )
+        rows = await self._fetch(RENEW_LEASES, (now + lease_ms, sorted(c.token for c in claims)))
         return {r[0] for r in rows}
 
     async def _finish(
