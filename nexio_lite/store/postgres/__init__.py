@@ -60,5 +60,5 @@ class PostgresStore(
         self._init_deliveries()
 
     async def _close_batches(self) -> None:
-        for batcher in (self._enqueues, self._completions, self._attempts):
+        for batcher in (self._job_writes, self._attempts):
             await batcher.close()

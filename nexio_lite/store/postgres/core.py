@@ -4,13 +4,13 @@ their retries, error translation, wake-ups and the scoring processes' pool reade
 Connections come from one `psycopg_pool.AsyncConnectionPool` per store (autocommit;
 `pool_max` connections, 8 by default): a read is one statement on a pooled connection, a
 write one statement (atomic by itself), one explicit transaction, or, for writes whose
-statements need no answer from each other, several statements sent at once in pipeline
-mode: one implicit transaction in one round trip (`_write`). A transaction that a
-deadlock or a serialization failure rolled back runs again at once; so does a read, or a
-write whose BEGIN met a dead pooled connection (the server restarted) or that found it
-dead before sending anything: nothing had been written. A connection lost during a
-write, or no connection within `pool_timeout` seconds, is StoreUnavailable (a 503), as
-is any condition that passes (`errors.py`).
+statements need no answer from each other (submissions and completions together),
+several statements sent at once in pipeline mode: one implicit transaction in one round
+trip (`_write`). A transaction that a deadlock or a serialization failure rolled back
+runs again at once; so does a read, or a write whose BEGIN met a dead pooled connection
+(the server restarted) or that found it dead before sending anything: nothing had been
+written. A connection lost during a write, or no connection within `pool_timeout`
+seconds, is StoreUnavailable (a 503), as is any condition that passes (`errors.py`).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ locked at that moment too (they are being finished).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from nexio_lite.models import Claim, Job, NewJob, QueueStats, ReapReport
+from nexio_lite.models import Claim, Job, NewJob, QueueStats, ReapReport, random_id
 from nexio_lite.store.postgres.batch import Batcher
-from nexio_lite.store.postgres.core import NO_FLUSH, Conn, PostgresBase, unstorable
+from nexio_lite.store.postgres.core import NO_FLUSH, Conn, PostgresBase, Statement, unstorable
 from nexio_lite.store.postgres.deliveries import NewDelivery, insert_deliveries
 from nexio_lite.store.rows import JOB_COLUMNS, job_from_row
 from nexio_lite.store.shared import attempts_exhausted_error, queue_stats_from
@@ -26,6 +26,7 @@ from nexio_lite.store.shared import attempts_exhausted_error, queue_stats_from
 EnqueueItem = tuple[NewJob, tuple[str, str] | None]
 # (claim, result, stages, candidates, now, deliver_at)
 CompleteItem = tuple[Claim, str, str | None, bytes | None, int, int]
+JobWrite = tuple[str, Any]  # ("enqueue", EnqueueItem) or ("complete", CompleteItem)
 
 INSERT_JOBS = (
     "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, webhook_url, "
@@ -52,12 +53,34 @@ RENEW_LEASES = (
     f"WITH {NO_FLUSH} UPDATE jobs SET lease_until=%s FROM no_flush "
     "WHERE claim_token = ANY(%s) RETURNING id"
 )
+# The claimed jobs whose token still matches are completed. Never prepared, so always
+# planned for its arrays: a generic plan, which PostgreSQL may choose and keep for a
+# prepared statement, is made without their length; made while the table is small, it
+# joins by scanning the whole table, and goes on doing so as the table grows, until the
+# next ANALYZE.
 COMPLETE_JOBS = (
     "UPDATE jobs j SET status='completed', result=v.result, stages=v.stages, "
     "candidates=v.candidates, completed_at=v.now, updated_at=v.now, lease_until=NULL, "
     "claim_token=NULL FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
     "%b::bytea[], %b::bigint[]) AS v(id, token, result, stages, candidates, now) "
     "WHERE j.id=v.id AND j.claim_token=v.token RETURNING j.id"
+)
+# The same, when some of the jobs have a webhook URL: those completed get their delivery
+# (ids made here, as `insert_deliveries` makes them) in the same statement.
+COMPLETE_JOBS_DELIVERING = (
+    "WITH v AS (SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::bytea[], %b::bigint[], %b::bigint[], %b::text[], %b::text[]) WITH ORDINALITY "
+    "AS v(id, token, result, stages, candidates, now, due, delivery_id, webhook_id, ord)), "
+    "done AS (UPDATE jobs j SET status='completed', result=v.result, stages=v.stages, "
+    "candidates=v.candidates, completed_at=v.now, updated_at=v.now, lease_until=NULL, "
+    "claim_token=NULL FROM v WHERE j.id=v.id AND j.claim_token=v.token "
+    "RETURNING j.id, j.org_id, j.webhook_url, v.now, v.due, v.delivery_id, v.webhook_id, "
+    "v.ord), "
+    "queued AS (INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, "
+    "created_at, updated_at, next_attempt_at) SELECT delivery_id, id, org_id, webhook_id, "
+    "webhook_url, 'pending', now, now, due FROM done WHERE webhook_url IS NOT NULL "
+    "ORDER BY ord) "
+    "SELECT id FROM done"
 )
 EXPIRED_OUT_OF_ATTEMPTS = (
     "SELECT seq, attempts FROM jobs WHERE status='processing' AND lease_until < %s "
@@ -84,62 +107,67 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return out
 
 
-async def _insert_jobs(c: Conn, items: list[EnqueueItem]) -> list[None]:
-    await c.execute(
-        INSERT_JOBS,
-        _columns(((j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version,
-                   j.webhook_url, j.created_at, j.rulebook_id, j.rulebook_version)
-                  for j, _ in items), 10),
-    )  # fmt: skip
+def _insert_jobs(items: list[EnqueueItem]) -> list[Statement]:
+    jobs = [(j.id, j.org_id, j.type, j.request, j.pool_id, j.pool_version, j.webhook_url,
+             j.created_at, j.rulebook_id, j.rulebook_version) for j, _ in items]  # fmt: skip
+    statements = [Statement(INSERT_JOBS, _columns(jobs, 10))]
     keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
     if keys:
-        await c.execute(RECORD_IDEMPOTENT, _columns(keys, 4))
-    return [None] * len(items)
+        statements.append(Statement(RECORD_IDEMPOTENT, _columns(keys, 4)))
+    return statements
 
 
-async def _complete_jobs(c: Conn, items: list[CompleteItem]) -> list[bool]:
+def _complete_jobs(items: list[CompleteItem]) -> Statement:
     """Complete the claimed jobs whose token still matches, and queue the delivery of
-    those with a webhook URL, in the caller's transaction."""
-    cur = await c.execute(
-        COMPLETE_JOBS,
-        _columns(((claim.job.id, claim.token, result, stages, cands, now)
-                  for claim, result, stages, cands, now, _ in items), 6),
-    )  # fmt: skip
-    held = {r[0] for r in await cur.fetchall()}
-    answers, deliveries = [], []
-    for claim, _, _, _, now, deliver_at in items:
+    those with a webhook URL; the statement returns the ids of the jobs completed."""
+    if not any(claim.job.webhook_url for claim, *_ in items):
+        rows = [(claim.job.id, claim.token, result, stages, cands, now)
+                for claim, result, stages, cands, now, _ in items]  # fmt: skip
+        return Statement(COMPLETE_JOBS, _columns(rows, 6), prepare=False)
+    rows = []
+    for claim, result, stages, cands, now, deliver_at in items:
         job = claim.job
-        ok = job.id in held
-        held.discard(job.id)  # one claim completed twice counts once
-        answers.append(ok)
-        if ok and job.webhook_url:
-            deliveries.append((job.id, job.org_id, job.webhook_url, now, deliver_at))
-    await insert_deliveries(c, deliveries)
+        delivery = (random_id("dlv_"), random_id("msg_", 24)) if job.webhook_url else (None, None)
+        rows.append((job.id, claim.token, result, stages, cands, now, deliver_at, *delivery))
+    return Statement(COMPLETE_JOBS_DELIVERING, _columns(rows, 9), prepare=False)
+
+
+def _completed(items: list[CompleteItem], rows: list[Any]) -> list[bool]:
+    """Each item's answer: whether its job was completed (one claim completed twice in a
+    batch counts once)."""
+    held = {r[0] for r in rows}
+    answers = []
+    for claim, *_ in items:
+        answers.append(claim.job.id in held)
+        held.discard(claim.job.id)
     return answers
 
 
 class JobsMixin(PostgresBase):
-    _enqueues: Batcher[EnqueueItem, None]
-    _completions: Batcher[CompleteItem, bool]
+    _job_writes: Batcher[JobWrite, bool | None]
 
     def _init_jobs(self) -> None:
-        self._enqueues = Batcher(self._batch_runner(_insert_jobs), "enqueue")
-        self._completions = Batcher(self._batch_runner(_complete_jobs), "complete")
+        self._job_writes = Batcher(self._write_jobs, "jobs")
 
-    def _batch_runner(self, handler: Callable[[Conn, list[Any]], Any]) -> Any:
-        async def run(items: list[Any]) -> list[Any]:
-            return await self._run(lambda c: handler(c, items))
-
-        return run
+    async def _write_jobs(self, items: list[JobWrite]) -> list[bool | None]:
+        """Submissions and completions together: one transaction, one round trip."""
+        enqueues = [item for kind, item in items if kind == "enqueue"]
+        completions = [item for kind, item in items if kind == "complete"]
+        statements = _insert_jobs(enqueues) if enqueues else []
+        if completions:
+            statements.append(_complete_jobs(completions))
+        results = await self._write(statements)
+        completed = iter(_completed(completions, results[-1]) if completions else [])
+        return [None if kind == "enqueue" else next(completed) for kind, _ in items]
 
     # ---- jobs ------------------------------------------------------------------------
 
     async def enqueue(self, job: NewJob, idempotency: tuple[str, str] | None = None) -> None:
         """Insert the job; committed when this returns. Concurrent submissions share one
-        INSERT and one commit (batch.py). With `idempotency` = (key, response), the key
-        taken with `begin_idempotent` records the job and its response in the same
-        transaction."""
-        await self._enqueues.submit((job, idempotency))
+        INSERT and one commit, with the completions of the moment (`_write_jobs`). With
+        `idempotency` = (key, response), the key taken with `begin_idempotent` records the
+        job and its response in the same transaction."""
+        await self._job_writes.submit(("enqueue", (job, idempotency)))
         self.notifier.publish("jobs", [job.id])
 
     async def get_job(self, org_id: str, job_id: str) -> Job | None:
@@ -189,8 +217,10 @@ class JobsMixin(PostgresBase):
         deliver_at: int,
         candidates: bytes | None = None,
     ) -> bool:
-        """Completions arriving together share one transaction (see `_complete_jobs`)."""
-        done = await self._completions.submit((claim, result, stages, candidates, now, deliver_at))
+        """Completions arriving together share one transaction with each other and with
+        submissions (`_write_jobs`)."""
+        item = (claim, result, stages, candidates, now, deliver_at)
+        done = await self._job_writes.submit(("complete", item))
         if done:
             self.notifier.job_finished(claim.job)
         return done
