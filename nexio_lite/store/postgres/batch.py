@@ -2,10 +2,14 @@
 
 One batch of a kind is in flight at a time; the items submitted meanwhile go together in
 the next one: one transaction and one statement per table (`unnest` of arrays), however
-many callers. There is no waiting window: an item submitted while nothing is in flight
-starts at once. If a batch fails, each of its items runs again alone, so one bad write
-(a foreign key, a duplicate) fails alone and never takes the others down with it; a
-database that cannot serve (StoreUnavailable) fails the batch at once.
+many callers. An item submitted while nothing is in flight starts at once, unless the
+batcher is under load (its last batch carried several items, or several wait) and has a
+`spacing`: then a batch starts no sooner than `spacing` seconds after the previous one
+started, so that it carries more items (each transaction costs the database a commit,
+whatever it carries; a lone caller never waits). If a batch fails, each of its items
+runs again alone, so one bad write (a foreign key, a duplicate) fails alone and never
+takes the others down with it; a database that cannot serve (StoreUnavailable) fails the
+batch at once.
 """
 
 from __future__ import annotations
@@ -23,11 +27,16 @@ MAX_BATCH = 500
 
 class Batcher(Generic[I, R]):
     """Runs `run(items) -> results` (one transaction, one result per item in order) for
-    the items waiting at that moment."""
+    the items waiting at that moment (under load, at most every `spacing` seconds)."""
 
-    def __init__(self, run: Callable[[list[I]], Awaitable[list[R]]], name: str) -> None:
+    def __init__(
+        self, run: Callable[[list[I]], Awaitable[list[R]]], name: str, spacing: float = 0.0
+    ) -> None:
         self._run = run
         self._name = name
+        self._spacing = spacing
+        self._last_start = -spacing
+        self._last_size = 0
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -45,8 +54,15 @@ class Batcher(Generic[I, R]):
             await asyncio.shield(self._task)
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
+            if self._last_size > 1 or len(self._pending) > 1:  # under load: gather more
+                wait = self._last_start + self._spacing - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._last_start = loop.time()
             batch = self._pending[:MAX_BATCH]
+            self._last_size = len(batch)
             del self._pending[:MAX_BATCH]
             try:
                 await self._run_batch(batch)
