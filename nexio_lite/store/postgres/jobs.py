@@ -224,7 +224,7 @@ class JobsMixin(PostgresBase):
         """Completions arriving together share one transaction with each other and with
         submissions (`_write_jobs`)."""
         item = (claim, result, stages, candidates, now, deliver_at)
-        done = await self._job_writes.submit(("complete", item))
+        done = bool(await self._job_writes.submit(("complete", item)))  # None: enqueues
         if done:
             self.notifier.job_finished(claim.job)
         return done
