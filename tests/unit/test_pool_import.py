@@ -7,12 +7,15 @@ returned.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
 from nexio_lite.verticals.carriers.carriers_io import (
+    COLUMN_CHECKS,
     FIELD_CHECKS,
     KEPT_PROBLEMS,
     KEYS,
@@ -26,8 +29,9 @@ from nexio_lite.verticals.carriers.carriers_io import (
     write_json,
     write_jsonl,
 )
+from nexio_lite.verticals.carriers.carriers_io import _Invalid as Invalid
 from nexio_lite.verticals.carriers.pool import carrier_to_dict, generate_pool
-from nexio_lite.verticals.carriers.schema import Carrier
+from nexio_lite.verticals.carriers.schema import LINES, STATES, Carrier
 
 Writer = Callable[[list[Carrier]], bytes]
 WRITERS: dict[str, Writer] = {"jsonl": write_jsonl, "json": write_json, "csv": write_csv}
@@ -444,3 +448,71 @@ def test_progress_is_reported_every_thousand_records_and_at_the_end(
     seen: list[int] = []
     assert len(parse_pool_file(WRITERS[fmt](pool[:1500]), fmt, seen.append)) == 1500
     assert seen == [PROGRESS_EVERY, 1500]
+
+
+# --- the checks of many values at once (COLUMN_CHECKS) --------------------------------------
+
+
+def _check_outcome(check: Callable[[], list[Any]]) -> Any:
+    try:
+        values = check()
+    except Invalid as exc:
+        return ("invalid", str(exc))
+    return values, [type(v) for v in values]
+
+
+_ATOMS: list[Any] = [
+    "CA", "NY", "AK", "WY", "ca", "", " ", "54", "5411", "541110", "1234567", "5a", 5411, None,
+    True, 1.5, -3, ["CA"], {"a": 1}, "general_liability", "cyber", "bop", "umbrella", "target",
+    "standard", "limited", "keen", "car_00001", "car_1", "12345", "1234", "IX", "A+", "active",
+    "2025-06-30", "2025-02-30", "Acme", "\t",
+]  # fmt: skip
+
+
+def _random_value(rng: random.Random, field: str) -> Any:
+    if field in ("states", "target_states", "naics_target", "naics_excluded"):
+        pick = rng.random()
+        if pick < 0.4:
+            return sorted(rng.sample(STATES, rng.randint(0, 6)))
+        if pick < 0.6:
+            prefixes = ["11", "21", "5411", "541110", "62", "7225"]
+            return sorted(rng.sample(prefixes, rng.randint(0, 4)))
+        if pick < 0.95:
+            return [rng.choice(_ATOMS) for _ in range(rng.randint(0, 4))]
+        return rng.choice(_ATOMS)
+    if field == "lines":
+        pick = rng.random()
+        if pick < 0.5:
+            chosen = sorted(rng.sample(range(len(LINES)), rng.randint(0, 4)))
+            return {LINES[i]: rng.choice(["target", "standard", "limited"]) for i in chosen}
+        if pick < 0.95:
+            keys = [*_ATOMS[:4], *LINES[:3]]
+            return {rng.choice(keys): rng.choice(_ATOMS) for _ in range(rng.randint(0, 3))}
+        return rng.choice(_ATOMS)
+    return rng.choice([*_ATOMS, f"car_{rng.randint(0, 99999):05d}", f"{rng.randint(0, 99999):05d}"])
+
+
+@pytest.mark.parametrize("field", KEYS)
+def test_column_checks_give_what_the_field_checks_give(field: str) -> None:
+    """Each column check returns the values the field check returns value by value (of
+    the same types), or raises the field check's first problem."""
+    rng = random.Random(field)
+    check = FIELD_CHECKS[field]
+    for _ in range(2_000):
+        values = [_random_value(rng, field) for _ in range(rng.randint(0, 6))]
+        if rng.random() < 0.5:  # mostly valid values
+            values = [v for v in values if _valid(field, v)] or values
+        expected = _check_outcome(partial(_each, check, field, values))
+        assert _check_outcome(partial(COLUMN_CHECKS[field], field, values)) == expected, values
+
+
+def _valid(field: str, value: Any) -> bool:
+    try:
+        FIELD_CHECKS[field](field, value)
+    except Invalid:
+        return False
+    return True
+
+
+def _each(check: Callable[[str, Any], Any], field: str, values: list[Any]) -> list[Any]:
+    return [check(field, v) for v in values]

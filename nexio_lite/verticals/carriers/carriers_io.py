@@ -15,6 +15,9 @@ and naic_code holds, across the file, one object per distinct value (one "active
 tuple per distinct state list, …), so a 99,999-carrier pool's records take about 80 MB
 (they took about 560 MB when every record held its own copies).
 Those values are immutable, except `lines` dicts, which callers must not modify.
+
+The rules are also given as tables for readers of many records at once: `COLUMN_CHECKS`
+(each field's check over many values) and `CROSS_FIELD_RULES`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, repeat
+from operator import lt
 from typing import Any
 
 import attrs
@@ -278,6 +283,103 @@ NULLABLE = frozenset(
 )
 
 
+# --- the same checks, of many values at once ---------------------------------------------------
+
+ColumnCheck = Callable[[str, Sequence[Any]], list[Any]]
+
+
+def _each(check: Check) -> ColumnCheck:
+    """`[check(field, v) for v in values]`: the check of each value, in order."""
+
+    def check_all(field: str, values: Sequence[Any]) -> list[Any]:
+        return [check(field, v) for v in values]
+
+    return check_all
+
+
+def _strings(values: Sequence[Any]) -> bool:
+    return all(map(isinstance, values, repeat(str)))
+
+
+def _ascending(items: list[Any], lengths: list[int]) -> bool:
+    """Whether each of the runs of `items` (consecutive, of `lengths`) strictly ascends."""
+    rises = list(map(lt, items, items[1:]))  # rises[i]: items[i] < items[i + 1]
+    end = 0
+    for length in lengths:  # the pair that straddles two runs is no rise to make
+        end += length
+        if 0 < end <= len(rises):
+            rises[end - 1] = True
+    return all(rises)
+
+
+def _pattern_column(check: Check, regex: re.Pattern[str]) -> ColumnCheck:
+    def check_all(field: str, values: Sequence[Any]) -> list[Any]:
+        if _strings(values) and all(map(regex.fullmatch, values)):
+            return list(values)
+        return _each(check)(field, values)  # raises for the first one that fails
+
+    return check_all
+
+
+def _names(field: str, values: Sequence[Any]) -> list[Any]:
+    if _strings(values) and all(map(str.strip, values)):
+        return list(values)
+    return _each(_non_empty_string)(field, values)
+
+
+def _state_lists(field: str, values: Sequence[Any]) -> list[Any]:
+    if all(map(isinstance, values, repeat(list))):
+        flat = list(chain.from_iterable(values))
+        if _all_states(flat) and _ascending(flat, list(map(len, values))):
+            return list(map(tuple, values))
+    return _each(_state_list)(field, values)
+
+
+def _naics_lists(field: str, values: Sequence[Any]) -> list[Any]:
+    if all(map(isinstance, values, repeat(list))):
+        flat = list(chain.from_iterable(values))
+        if (
+            _strings(flat)
+            and all(map(_NAICS.fullmatch, flat))
+            and _ascending(flat, list(map(len, values)))
+        ):
+            return list(map(tuple, values))
+    return _each(_naics_list)(field, values)
+
+
+def _lines_column(field: str, values: Sequence[Any]) -> list[Any]:
+    if all(map(isinstance, values, repeat(dict))) and all(values):  # dicts, none empty
+        lines = list(chain.from_iterable(values))
+        try:
+            known = _LINE_INDEX.keys() >= set(lines) and _APPETITE_SET.issuperset(
+                chain.from_iterable(map(dict.values, values))
+            )
+        except TypeError:  # an unhashable appetite
+            known = False
+        if known and _ascending(list(map(_LINE_INDEX.__getitem__, lines)), list(map(len, values))):
+            return list(map(dict, values))
+    return _each(_lines)(field, values)
+
+
+_APPETITE_SET = frozenset(APPETITES)
+
+# Per field, its check applied to many values: what `_each(FIELD_CHECKS[field])` returns
+# or raises, in fewer Python steps where values are many and mostly distinct (a field
+# whose values are few is checked value by value).
+COLUMN_CHECKS: dict[str, ColumnCheck] = {
+    field: _each(check) for field, check in FIELD_CHECKS.items()
+} | {
+    "carrier_id": _pattern_column(FIELD_CHECKS["carrier_id"], _CARRIER_ID),
+    "name": _names,
+    "naic_code": _pattern_column(FIELD_CHECKS["naic_code"], _NAIC_CODE),
+    "states": _state_lists,
+    "target_states": _state_lists,
+    "lines": _lines_column,
+    "naics_target": _naics_lists,
+    "naics_excluded": _naics_lists,
+}
+
+
 _CHECKS = tuple(FIELD_CHECKS.items())
 _ABSENT = object()
 # The fields whose values `_share` shares: all but the unique carrier_id, name and
@@ -312,24 +414,57 @@ def _share(values: dict[str, Any], memo: dict[Any, Any]) -> dict[str, Any]:
     return values
 
 
+def _subset_rule(states: tuple[str, ...], target_states: tuple[str, ...]) -> list[str]:
+    if not set(target_states) <= set(states):
+        return ["target_states must be a subset of states"]
+    return []
+
+
+def _band_rule(min_revenue: int, band_min: int, band_max: int, max_revenue: int) -> list[str]:
+    problems: list[str] = []
+    if band_min < min_revenue:
+        problems.append("band_min must be at least min_revenue")
+    if band_max <= band_min:
+        problems.append("band_max must be greater than band_min")
+    if max_revenue < band_max:
+        problems.append("max_revenue must be at least band_max")
+    return problems
+
+
+def _fsc_rule(am_best_rating: str, am_best_fsc: str | None) -> list[str]:
+    if am_best_rating in AM_BEST_OFF_SCALE and am_best_fsc is not None:
+        return [f"am_best_fsc must be null when am_best_rating is {am_best_rating}"]
+    return []
+
+
+def _outlook_rule(am_best_rating: str, rating_outlook: str | None) -> list[str]:
+    if am_best_rating == "NR" and rating_outlook is not None:
+        return ["rating_outlook must be null when am_best_rating is NR"]
+    return []
+
+
+# The rules between fields, in the order their problems are listed: (the fields a rule
+# reads, the rule), which gets their checked values and returns its problems. A rule
+# depends on nothing else, so a reader may check it once per distinct combination of
+# its fields (`stored` does).
+CROSS_FIELD_RULES: tuple[tuple[tuple[str, ...], Callable[..., list[str]]], ...] = (
+    (("states", "target_states"), _subset_rule),
+    (("min_revenue", "band_min", "band_max", "max_revenue"), _band_rule),
+    (("am_best_rating", "am_best_fsc"), _fsc_rule),
+    (("am_best_rating", "rating_outlook"), _outlook_rule),
+)
+
+
 def _cross_field_problems(v: dict[str, Any]) -> list[str]:
     """Rules between fields, checked only where every field involved is itself valid."""
     problems: list[str] = []
-    if "states" in v and "target_states" in v and not set(v["target_states"]) <= set(v["states"]):
-        problems.append("target_states must be a subset of states")
-    if all(k in v for k in ("min_revenue", "band_min", "band_max", "max_revenue")):
-        if v["band_min"] < v["min_revenue"]:
-            problems.append("band_min must be at least min_revenue")
-        if v["band_max"] <= v["band_min"]:
-            problems.append("band_max must be greater than band_min")
-        if v["max_revenue"] < v["band_max"]:
-            problems.append("max_revenue must be at least band_max")
-    rating = v.get("am_best_rating")
-    if rating in AM_BEST_OFF_SCALE and v.get("am_best_fsc") is not None:
-        problems.append(f"am_best_fsc must be null when am_best_rating is {rating}")
-    if rating == "NR" and v.get("rating_outlook") is not None:
-        problems.append("rating_outlook must be null when am_best_rating is NR")
+    for needed, fields, rule in _CROSS_RULES:
+        if v.keys() >= needed:
+            problems += rule(*[v[k] for k in fields])
     return problems
+
+
+_CROSS_RULES = tuple((frozenset(fields), fields, rule) for fields, rule in CROSS_FIELD_RULES)
 
 
 def _record_problems(d: Any) -> tuple[dict[str, Any], list[str]]:
