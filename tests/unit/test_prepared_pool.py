@@ -10,16 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import random
+from operator import attrgetter
 from typing import Any
 
+import attrs
 import pytest
 
+from nexio_lite.verticals.carriers.bulk import frozen_instances
 from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
 from nexio_lite.verticals.carriers.evaluate import Evaluation, evaluate
+from nexio_lite.verticals.carriers.facts import CarrierFacts, Shared, build_facts, field_columns
 from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool, serialize_jsonl
 from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
 from nexio_lite.verticals.carriers.request import parse_profile
-from nexio_lite.verticals.carriers.schema import LINES, Options
+from nexio_lite.verticals.carriers.schema import LINES, Carrier, Options
 from nexio_lite.verticals.carriers.trace import build_trace
 
 SIZE = 10_000
@@ -111,3 +116,91 @@ def test_line_state_buckets_match_a_plain_pass(pool: PreparedPool) -> None:
                 len(writers) - len(kept),
             )
     assert all(f.index == i for i, f in enumerate(pool.facts))
+
+
+# --- the pool's facts, made a fact at a time ------------------------------------------------
+
+
+def _reference_facts(carriers: list[Carrier]) -> tuple[CarrierFacts, ...]:
+    """`build_facts` carrier by carrier, with one memo: what `prepare_pool` made before."""
+    ordered = sorted(carriers, key=attrgetter("carrier_id"))
+    by_name = sorted(range(len(ordered)), key=lambda i: (ordered[i].name, ordered[i].carrier_id))
+    ranks = {i: rank for rank, i in enumerate(by_name)}
+    shared = Shared()
+    return tuple(build_facts(i, c, ranks[i], shared) for i, c in enumerate(ordered))
+
+
+def _odd_carriers() -> list[Carrier]:
+    """Carriers made by hand: repeated names, every null, lists where tuples belong, and
+    out of carrier_id order."""
+    base = generate_pool(40)
+    odd = [
+        attrs.evolve(base[3], name=base[1].name, naic_code=None, am_best_fsc=None,
+                     rating_outlook=None, quote_turnaround_days=None, complaint_index_x100=None,
+                     max_loss_ratio_pct=None, max_claims_3yr=None, max_employees=None),
+        attrs.evolve(base[5], naics_excluded=["5411"], naics_target=[],
+                     states=list(base[5].states)),
+        attrs.evolve(base[7], carrier_id="car_00000", min_years_in_business=0,
+                     am_best_rating="NR", am_best_fsc=None, rating_outlook=None),
+        attrs.evolve(base[9], status="runoff", data_as_of="2024-01-31"),
+    ]  # fmt: skip
+    return [*reversed(base[10:]), *odd, *base[:3]]
+
+
+@pytest.mark.parametrize("source", ["parsed", "generated", "odd"])
+def test_pool_facts_are_the_per_carrier_facts(pool: PreparedPool, source: str) -> None:
+    carriers = {
+        "parsed": lambda: [f.carrier for f in pool.facts],
+        "generated": lambda: generate_pool(3_000),
+        "odd": _odd_carriers,
+    }[source]()
+    meta = demo_pool_meta(generate_pool(1))
+    assert prepare_pool(meta, carriers).facts == _reference_facts(carriers)
+
+
+def test_field_columns_of_carriers_out_of_order_are_put_in_order() -> None:
+    """`prepare_pool` sorts the carriers and their `fields` alike."""
+    carriers = generate_pool(2_000)
+    shuffled = carriers[:]
+    random.Random(5).shuffle(shuffled)
+    meta = demo_pool_meta(carriers)
+    prepared = prepare_pool(meta, shuffled, field_columns(shuffled))
+    assert prepared.facts == prepare_pool(meta, carriers).facts
+    assert prepared.facts == _reference_facts(carriers)
+
+
+def test_frozen_instances_are_the_instances_init_makes() -> None:
+    carriers = generate_pool(50)
+    columns = {a.name: [getattr(c, a.name) for c in carriers] for a in attrs.fields(Carrier)}
+    made = frozen_instances(Carrier, len(carriers), columns)
+    assert made == carriers
+    assert all(type(c) is Carrier for c in made)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made[0].name = "x"  # type: ignore[misc]
+
+
+def test_frozen_instances_refuse_what_init_would_do_more_of() -> None:
+    @attrs.frozen(slots=True)
+    class WithDefault:
+        a: int = 0
+
+    @attrs.frozen(slots=True)
+    class WithValidator:
+        a: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen(slots=True)
+    class WithPostInit:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen(slots=False)
+    class WithoutSlots:
+        a: int
+
+    for cls in (WithDefault, WithValidator, WithPostInit, WithoutSlots):
+        with pytest.raises(TypeError):
+            frozen_instances(cls, 1, {"a": [1]})
+    with pytest.raises(ValueError, match="one column"):
+        frozen_instances(Carrier, 2, {"carrier_id": ["car_00001"]})

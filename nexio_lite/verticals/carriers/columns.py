@@ -19,7 +19,8 @@ results are the same. The tests compare both paths on many profiles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -123,8 +124,8 @@ class PoolColumns:
         return kept, self.inactive, self.size - self.inactive - n_writers, n_writers - len(kept)
 
 
-def _ints(values: Any, size: int) -> Ints:
-    return np.fromiter(values, dtype=np.int64, count=size)
+def _ints(values: Sequence[Any]) -> Ints:
+    return np.array(values, dtype=np.int64)
 
 
 def _objects(values: Sequence[Any]) -> Objects:
@@ -134,37 +135,75 @@ def _objects(values: Sequence[Any]) -> Objects:
 
 
 def _prefix_index(lists: Sequence[tuple[str, ...]]) -> dict[str, npt.NDArray[np.intp]]:
-    found: dict[str, list[int]] = {}
-    for i, prefixes in enumerate(lists):
-        for prefix in prefixes:
-            found.setdefault(prefix, []).append(i)
-    return {prefix: np.array(members, dtype=np.intp) for prefix, members in found.items()}
+    """prefix -> the (ascending) indices of the lists holding it. A pool's lists are
+    shared between carriers: each distinct list (by identity) is read once."""
+    codes: dict[str, int] = {}  # prefix -> its code
+    encoded: dict[int, list[int]] = {}  # id of a list -> the codes of its prefixes
+    for prefixes in {id(p): p for p in lists}.values():
+        encoded[id(prefixes)] = [codes.setdefault(p, len(codes)) for p in prefixes]
+    per_list = list(map(encoded.__getitem__, map(id, lists)))
+    flat = np.fromiter(chain.from_iterable(per_list), dtype=np.intp)
+    owners = np.repeat(np.arange(len(lists), dtype=np.intp), list(map(len, per_list)))
+    order = np.argsort(flat, kind="stable")  # by prefix, then by index
+    bounds = np.searchsorted(flat[order], np.arange(len(codes) + 1))
+    members = owners[order]
+    return {p: members[bounds[c] : bounds[c + 1]] for p, c in codes.items()}
 
 
-def build_columns(facts: Sequence[CarrierFacts]) -> PoolColumns | None:
+def _line_points_rows(
+    line_points: Sequence[dict[str, int]], active: Sequence[bool]
+) -> dict[str, npt.NDArray[np.int8]]:
+    """line -> per carrier its points, −1 where it does not write the line or is not
+    active. A pool's line_points dicts are shared: each distinct one is read once."""
+    index = {line: n for n, line in enumerate(LINES)}
+    rows: list[list[int]] = [[-1] * len(LINES)]  # row 0: inactive
+    code: dict[int, int] = {}
+    for points in {id(p): p for p in line_points}.values():
+        row = [-1] * len(LINES)
+        for line, value in points.items():
+            row[index[line]] = value
+        code[id(points)] = len(rows)
+        rows.append(row)
+    table = np.array(rows, dtype=np.int8)
+    picked = np.array(list(map(code.__getitem__, map(id, line_points))), dtype=np.intp)
+    picked[~np.array(active, dtype=np.bool_)] = 0
+    matrix = table[picked]
+    return {line: np.ascontiguousarray(matrix[:, n]) for line, n in index.items()}
+
+
+_INT_FACTS = (
+    "state_bits", "target_bits", "rating_rank", "min_revenue", "max_revenue", "band_min",
+    "band_max", "min_years", "max_lr_bp", "max_claims", "max_employees", "max_limit",
+    "breadth_points", "financial_level", "min_premium", "rate_index", "placement_base_level",
+    "turnaround", "service_level", "data_ord", "completeness_points", "restrict_bits",
+    "name_rank",
+)  # fmt: skip
+_NULLABLE_FACTS = frozenset(("max_lr_bp", "max_claims", "max_employees", "turnaround"))
+_COLUMN_FACTS = (
+    *_INT_FACTS, "active", "surplus", "line_points", "naics_excluded", "naics_target",
+    "carrier_id", "name", "middle_clauses", "tail_clauses",
+)  # fmt: skip
+
+
+def build_columns(
+    facts: Sequence[CarrierFacts], values: Mapping[str, Sequence[Any]] | None = None
+) -> PoolColumns | None:
     """The columns of `facts` (in pool order), or None when a value is outside the
-    bounds that keep the fast path exact (the module docstring)."""
+    bounds that keep the fast path exact (the module docstring). `values`, when given,
+    holds the same facts as lists (fact name -> values in pool order: `build_pool_facts`
+    makes them), read instead of `facts`."""
     size = len(facts)
-
-    nullable = {"max_lr_bp", "max_claims", "max_employees", "turnaround"}
-
-    def column(name: str) -> Ints:
-        get = attrgetter(name)
-        if name in nullable:
-            return _ints((NONE if (v := get(f)) is None else v for f in facts), size)
-        return _ints(map(get, facts), size)
-
+    if values is None:
+        values = {name: list(map(attrgetter(name), facts)) for name in _COLUMN_FACTS}
     try:
         ints = {
-            name: column(name)
-            for name in (
-                "state_bits", "target_bits", "rating_rank", "min_revenue", "max_revenue",
-                "band_min", "band_max", "min_years", "max_lr_bp", "max_claims", "max_employees",
-                "max_limit", "breadth_points", "financial_level", "min_premium", "rate_index",
-                "placement_base_level", "turnaround", "service_level", "data_ord",
-                "completeness_points", "restrict_bits", "name_rank",
+            name: _ints(
+                [NONE if v is None else v for v in values[name]]
+                if name in _NULLABLE_FACTS
+                else values[name]
             )
-        }  # fmt: skip
+            for name in _INT_FACTS
+        }
     except OverflowError:  # a value beyond int64
         return None
     if size and (
@@ -173,22 +212,15 @@ def build_columns(facts: Sequence[CarrierFacts]) -> PoolColumns | None:
         or int(ints["min_premium"].max()) > MAX_MIN_PREMIUM
     ):
         return None
-    active = np.fromiter(map(attrgetter("active"), facts), dtype=np.bool_, count=size)
-    # One pass over the (shared) line_points dicts; −1: not written, or not active.
-    rows: dict[str, list[int]] = {line: [-1] * size for line in LINES}
-    for i, f in enumerate(facts):
-        if f.active:
-            for line, points in f.line_points.items():
-                rows[line][i] = points
-    line_points = {line: np.array(rows[line], dtype=np.int8) for line in LINES}
+    active = values["active"]
     return PoolColumns(
         size=size,
-        line_points=line_points,
-        surplus=np.fromiter(map(attrgetter("surplus"), facts), dtype=np.bool_, count=size),
-        texts=build_texts(facts),
-        naics_excluded=_prefix_index([f.naics_excluded for f in facts]),
-        naics_target=_prefix_index([f.naics_target for f in facts]),
-        inactive=size - int(np.count_nonzero(active)),
+        line_points=_line_points_rows(values["line_points"], active),
+        surplus=np.array(values["surplus"], dtype=np.bool_),
+        texts=build_texts(values),
+        naics_excluded=_prefix_index(values["naics_excluded"]),
+        naics_target=_prefix_index(values["naics_target"]),
+        inactive=size - sum(map(bool, active)),
         **ints,
     )
 
@@ -403,23 +435,22 @@ def _distinct(
     return _objects([escape(t) for t in index]), codes
 
 
-def build_texts(facts: Sequence[CarrierFacts]) -> PoolTexts:
-    """The JSON pieces of `facts`' candidates; clause texts are shared by many carriers,
-    each distinct one is escaped once."""
+def build_texts(values: Mapping[str, Sequence[Any]]) -> PoolTexts:
+    """The JSON pieces of a pool's candidates, from its facts as columns (fact name ->
+    values in pool order); clause texts are shared by many carriers, each distinct one
+    is escaped once."""
     dumps = orjson.dumps
-    middles, middle_of = _distinct([f.middle_clauses for f in facts], _json_text)
-    tails, tail_of = _distinct([f.tail_clauses for f in facts], lambda t: _json_text(t) + b'"}')
+    ids = zip(map(dumps, values["carrier_id"]), map(dumps, values["name"]), strict=True)
+    middles, middle_of = _distinct(values["middle_clauses"], _json_text)
+    tails, tail_of = _distinct(values["tail_clauses"], lambda t: _json_text(t) + b'"}')
     return PoolTexts(
-        ranks=tuple(b',{"rank":%d' % rank for rank in range(1, len(facts) + 1)),
-        ids=_id_texts([
-            b',"carrier_id":%s,"name":%s,"tier":"' % (dumps(f.carrier_id), dumps(f.name))
-            for f in facts
-        ]),
+        ranks=tuple(map(b',{"rank":%d'.__mod__, range(1, len(values["carrier_id"]) + 1))),
+        ids=_id_texts(list(map(b',"carrier_id":%s,"name":%s,"tier":"'.__mod__, ids))),
         middles=middles,
         middle_of=middle_of,
         tails=tails,
         tail_of=tail_of,
-    )  # fmt: skip
+    )
 
 
 def _premium_texts(premium: Ints, suffix: Ints) -> list[bytes]:

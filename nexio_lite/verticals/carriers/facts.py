@@ -1,21 +1,27 @@
 """Per-carrier static facts and the rule constants of `ci-rules-v1` (DOMAIN.md §4–6).
 
 A `CarrierFacts` holds everything about one carrier that does not depend on the
-profile: it is computed once per pool version by `build_facts` and then read by the
-filter, scoring, ranking and reasoning code. All numbers are integers; state sets are
-bit masks (`STATE_BITS`). A `Shared` memo hands the facts of a whole pool one instance
-of each repeated value (clauses, line points, dates), so a 99,999-carrier pool holds
-each such value once instead of once per carrier.
+profile: it is computed once per pool version and then read by the filter, scoring,
+ranking and reasoning code. All numbers are integers; state sets are bit masks
+(`STATE_BITS`). Each fact is a function of a few carrier fields (`FACT_RULES`):
+`build_facts` applies them to one carrier, and `build_pool_facts` to a whole pool a
+fact at a time, once per distinct combination of the fields' values (for a
+99,999-carrier pool: a few thousand clause texts, not one per carrier).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
+from itertools import starmap
+from operator import attrgetter, is_, is_not, lt
 from typing import Any, TypeVar
 
 import attrs
+import numpy as np
 
+from nexio_lite.verticals.carriers.bulk import frozen_instances
 from nexio_lite.verticals.carriers.reasoning import (
     am_best_clause,
     format_band,
@@ -143,25 +149,33 @@ def service_level(ci_x100: int | None) -> int:
 
 def financial_parts(c: Carrier) -> tuple[int, int, int]:
     """(base, fsc_penalty, outlook_penalty) of the financial dimension."""
-    base = FINANCIAL_BASE.get(c.am_best_rating, 4)
-    fsc = c.am_best_fsc
+    return _financial_parts(c.am_best_rating, c.am_best_fsc, c.rating_outlook)
+
+
+def _financial_parts(rating: str, fsc: str | None, outlook: str | None) -> tuple[int, int, int]:
+    base = FINANCIAL_BASE.get(rating, 4)
     fsc_penalty = 1 if fsc is None or roman_to_int(fsc) <= FSC_PENALTY_MAX else 0
-    outlook_penalty = 1 if c.rating_outlook in PENALISED_OUTLOOKS else 0
+    outlook_penalty = 1 if outlook in PENALISED_OUTLOOKS else 0
     return base, fsc_penalty, outlook_penalty
 
 
 def placement_points(c: Carrier) -> int:
     """Binding authority + turnaround + access points (0 … 5)."""
-    return (
-        BINDING_POINTS[c.binding_authority]
-        + turnaround_points(c.quote_turnaround_days)
-        + ACCESS_POINTS[c.access]
-    )
+    return _placement_points(c.binding_authority, c.quote_turnaround_days, c.access)
+
+
+def _placement_points(binding: str, turnaround: int | None, access: str) -> int:
+    return BINDING_POINTS[binding] + turnaround_points(turnaround) + ACCESS_POINTS[access]
 
 
 def null_fields(c: Carrier) -> tuple[str, ...]:
     """The completeness fields that are null, in COMPLETENESS_FIELDS order."""
-    return tuple(name for name in COMPLETENESS_FIELDS if getattr(c, name) is None)
+    return _null_fields(*(getattr(c, name) is None for name in COMPLETENESS_FIELDS))
+
+
+def _null_fields(*nulls: bool) -> tuple[str, ...]:
+    """The COMPLETENESS_FIELDS whose flag in `nulls` (one per field, in order) is set."""
+    return tuple(name for name, null in zip(COMPLETENESS_FIELDS, nulls, strict=True) if null)
 
 
 def completeness_points(nulls: int) -> int:
@@ -171,16 +185,29 @@ def completeness_points(nulls: int) -> int:
 
 def restriction_bits(c: Carrier) -> int:
     """Bits of F07–F12 restrictions the carrier has (F12 always: every carrier has max_limit)."""
+    return _restriction_bits(
+        bool(c.naics_excluded),
+        c.min_years_in_business > 0,
+        c.max_loss_ratio_pct is not None,
+        c.max_claims_3yr is not None,
+        c.max_employees is not None,
+    )
+
+
+def _restriction_bits(
+    excluded: bool, min_years: bool, max_lr: bool, max_claims: bool, max_employees: bool
+) -> int:
+    """The bits of the restrictions whose flag is set (F12's always is)."""
     bits = BIT_F12
-    if c.naics_excluded:
+    if excluded:
         bits |= BIT_F07
-    if c.min_years_in_business > 0:
+    if min_years:
         bits |= BIT_F08
-    if c.max_loss_ratio_pct is not None:
+    if max_lr:
         bits |= BIT_F09
-    if c.max_claims_3yr is not None:
+    if max_claims:
         bits |= BIT_F10
-    if c.max_employees is not None:
+    if max_employees:
         bits |= BIT_F11
     return bits
 
@@ -232,106 +259,262 @@ class CarrierFacts:
     tail_clauses: str
 
 
+# --- deriving the facts ---------------------------------------------------------------------
+
+
+def _is_active(status: str) -> bool:
+    return status == "active"
+
+
+def _is_surplus(market_type: str) -> bool:
+    return market_type == "surplus"
+
+
+def _rating_rank(rating: str) -> int:
+    return RATING_RANK.get(rating, OFF_SCALE_RANK)
+
+
+def _lr_bp(pct: int | None) -> int | None:
+    return None if pct is None else pct * 100
+
+
+def _breadth_points(breadth: str) -> int:
+    return BREADTH_POINTS[breadth]
+
+
+def _financial_level(rating: str, fsc: str | None, outlook: str | None) -> int:
+    return min(4, sum(_financial_parts(rating, fsc, outlook)))
+
+
+def _placement_base_level(binding: str, turnaround: int | None, access: str) -> int:
+    return lvl(_placement_points(binding, turnaround, access), *POINT_LEVELS)
+
+
+def _completeness_points(*nulls: bool) -> int:
+    return completeness_points(sum(nulls))
+
+
+def _line_points(lines: dict[str, str]) -> dict[str, int]:
+    return {line: LINE_APPETITE_POINTS[app] for line, app in lines.items()}
+
+
+def _data_ord(value: dt.date | str) -> int:
+    return _as_date(value).toordinal()
+
+
+def _middle_clauses(
+    band_min: int, band_max: int, rating: str, fsc: str | None, outlook: str | None
+) -> str:
+    return middle_clauses(format_band(band_min, band_max), am_best_clause(rating, fsc, outlook))
+
+
+def _tail_clauses(
+    binding: str, turnaround: int | None, access: str, market_type: str, ci: int | None
+) -> str:
+    return tail_clauses(
+        placement_clause(binding, turnaround, access, market_type),
+        service_clause(service_level(ci), ci),
+    )
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    """Accept a date or its ISO text (pools may carry either)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+_PLACEMENT = ("binding_authority", "quote_turnaround_days", "access")
+_RATING = ("am_best_rating", "am_best_fsc", "rating_outlook")
+_RESTRICTIONS = ("naics_excluded", "min_years_in_business", "max_loss_ratio_pct",
+                 "max_claims_3yr", "max_employees")  # fmt: skip
+_NULL = partial(is_, None)  # value -> value is None
+_SET = partial(is_not, None)  # value -> value is not None
+_POSITIVE = partial(lt, 0)  # value -> value > 0
+
+# Every fact of a carrier but its `index`, `carrier` and `name_rank`: (the fact, the
+# carrier fields it is a function of, that function, and None or one view per field,
+# which the function is given instead of the field's value). No function (None): the one
+# field's value as is. `build_facts` applies them to one carrier, `build_pool_facts` to a
+# whole pool, once per distinct combination of the arguments.
+FACT_RULES: tuple[
+    tuple[str, tuple[str, ...], Callable[..., Any] | None, tuple[Callable[[Any], Any], ...] | None],
+    ...,
+] = (
+    ("carrier_id", ("carrier_id",), None, None),
+    ("name", ("name",), None, None),
+    ("active", ("status",), _is_active, None),
+    ("line_points", ("lines",), _line_points, None),
+    ("state_bits", ("states",), state_mask, None),
+    ("target_bits", ("target_states",), state_mask, None),
+    ("surplus", ("market_type",), _is_surplus, None),
+    ("rating_rank", ("am_best_rating",), _rating_rank, None),
+    ("naics_excluded", ("naics_excluded",), tuple, None),
+    ("naics_target", ("naics_target",), tuple, None),
+    ("min_revenue", ("min_revenue",), None, None),
+    ("max_revenue", ("max_revenue",), None, None),
+    ("band_min", ("band_min",), None, None),
+    ("band_max", ("band_max",), None, None),
+    ("min_years", ("min_years_in_business",), None, None),
+    ("max_lr_bp", ("max_loss_ratio_pct",), _lr_bp, None),
+    ("max_claims", ("max_claims_3yr",), None, None),
+    ("max_employees", ("max_employees",), None, None),
+    ("max_limit", ("max_limit",), None, None),
+    ("breadth_points", ("coverage_breadth",), _breadth_points, None),
+    ("financial_level", _RATING, _financial_level, None),
+    ("min_premium", ("min_premium",), None, None),
+    ("rate_index", ("rate_index",), None, None),
+    ("placement_points", _PLACEMENT, _placement_points, None),
+    ("placement_base_level", _PLACEMENT, _placement_base_level, None),
+    ("turnaround", ("quote_turnaround_days",), None, None),
+    ("service_level", ("complaint_index_x100",), service_level, None),
+    ("data_ord", ("data_as_of",), _data_ord, None),
+    ("null_fields", COMPLETENESS_FIELDS, _null_fields, (_NULL,) * 4),
+    ("completeness_points", COMPLETENESS_FIELDS, _completeness_points, (_NULL,) * 4),
+    ("restrict_bits", _RESTRICTIONS, _restriction_bits, (bool, _POSITIVE, _SET, _SET, _SET)),
+    ("middle_clauses", ("band_min", "band_max", *_RATING), _middle_clauses, None),
+    ("tail_clauses", (*_PLACEMENT, "market_type", "complaint_index_x100"), _tail_clauses, None),
+)
+
+
+def _derive(memo: dict[Hashable, Any], fact: str, rule: Callable[..., Any], args: Any) -> Any:
+    """`rule(*args)`, the one instance per fact and distinct `args` (by type and value) that
+    `memo` keeps; unshared when an argument cannot be a key."""
+    key = (fact, *[(type(a), tuple(a.items()) if type(a) is dict else a) for a in args])
+    try:
+        found = memo.get(key, memo)
+    except TypeError:  # e.g. a list (a Carrier made by hand)
+        return rule(*args)
+    if found is memo:
+        found = memo[key] = rule(*args)
+    return found
+
+
 def build_facts(
     index: int, c: Carrier, name_rank: int, shared: Shared | None = None
 ) -> CarrierFacts:
     """Derive the static facts of carrier `c` (its position `index` in the pool).
 
     With `shared`, values that many carriers have in common are taken from (and added
-    to) that memo; the facts are equal either way. (The memo is read directly here,
-    `Shared.get` without its closures: this runs once per carrier of a pool.)"""
+    to) that memo; the facts are equal either way. `build_pool_facts` gives a pool's."""
     memo = (shared or Shared())._memo
-    base, fsc_penalty, outlook_penalty = financial_parts(c)
-    points = placement_points(c)
-    ci = c.complaint_index_x100
-    lr_pct = c.max_loss_ratio_pct
-    turnaround = c.quote_turnaround_days
-    null_key = ("nulls", ci is None, c.am_best_fsc is None, turnaround is None,
-                c.naic_code is None)  # COMPLETENESS_FIELDS order  # fmt: skip
-    nulls = memo.get(null_key)
-    if nulls is None:
-        nulls = memo[null_key] = null_fields(c)
-    lines_key = ("lines", *c.lines.items())
-    line_points = memo.get(lines_key)
-    if line_points is None:
-        line_points = memo[lines_key] = _line_points(c)
-    states_key = ("states", c.states)
-    state_bits = memo.get(states_key)
-    if state_bits is None:
-        state_bits = memo[states_key] = state_mask(c.states)
-    target_key = ("states", c.target_states)
-    target_bits = memo.get(target_key)
-    if target_bits is None:
-        target_bits = memo[target_key] = state_mask(c.target_states)
-    if lr_pct is None:
-        max_lr_bp = None
-    else:
-        max_lr_bp = memo.get(("lr_bp", lr_pct))
-        if max_lr_bp is None:
-            max_lr_bp = memo["lr_bp", lr_pct] = lr_pct * 100
-    date_key = ("date", c.data_as_of)
-    data_ord = memo.get(date_key)
-    if data_ord is None:
-        data_ord = memo[date_key] = _as_date(c.data_as_of).toordinal()
-    middle_key = ("middle", c.band_min, c.band_max, c.am_best_rating, c.am_best_fsc,
-                  c.rating_outlook)  # fmt: skip
-    middle = memo.get(middle_key)
-    if middle is None:
-        middle = memo[middle_key] = middle_clauses(
-            format_band(c.band_min, c.band_max),
-            am_best_clause(c.am_best_rating, c.am_best_fsc, c.rating_outlook),
-        )
-    tail_key = ("tail", c.binding_authority, turnaround, c.access, c.market_type, ci)
-    tail = memo.get(tail_key)
-    if tail is None:
-        tail = memo[tail_key] = tail_clauses(
-            placement_clause(c.binding_authority, turnaround, c.access, c.market_type),
-            service_clause(service_level(ci), ci),
-        )
-    return CarrierFacts(
-        index=index,
-        carrier=c,
-        carrier_id=c.carrier_id,
-        name=c.name,
-        active=c.status == "active",
-        line_points=line_points,
-        state_bits=state_bits,
-        target_bits=target_bits,
-        surplus=c.market_type == "surplus",
-        rating_rank=RATING_RANK.get(c.am_best_rating, OFF_SCALE_RANK),
-        naics_excluded=tuple(c.naics_excluded),
-        naics_target=tuple(c.naics_target),
-        min_revenue=c.min_revenue,
-        max_revenue=c.max_revenue,
-        band_min=c.band_min,
-        band_max=c.band_max,
-        min_years=c.min_years_in_business,
-        max_lr_bp=max_lr_bp,
-        max_claims=c.max_claims_3yr,
-        max_employees=c.max_employees,
-        max_limit=c.max_limit,
-        breadth_points=BREADTH_POINTS[c.coverage_breadth],
-        financial_level=min(4, base + fsc_penalty + outlook_penalty),
-        min_premium=c.min_premium,
-        rate_index=c.rate_index,
-        placement_points=points,
-        placement_base_level=lvl(points, *POINT_LEVELS),
-        turnaround=turnaround,
-        service_level=service_level(ci),
-        data_ord=data_ord,
-        null_fields=nulls,
-        completeness_points=completeness_points(len(nulls)),
-        restrict_bits=restriction_bits(c),
-        name_rank=name_rank,
-        middle_clauses=middle,
-        tail_clauses=tail,
-    )
+    values: dict[str, Any] = {"index": index, "carrier": c, "name_rank": name_rank}
+    for fact, fields, rule, views in FACT_RULES:
+        args = [getattr(c, field) for field in fields]
+        if views is not None:
+            args = [view(arg) for view, arg in zip(views, args, strict=True)]
+        values[fact] = args[0] if rule is None else _derive(memo, fact, rule, args)
+    return CarrierFacts(**values)
 
 
-def _line_points(c: Carrier) -> dict[str, int]:
-    return {line: LINE_APPETITE_POINTS[app] for line, app in c.lines.items()}
+@attrs.frozen(slots=True, eq=False)
+class FieldColumn:
+    """One field of a pool's carriers, in pool order: `distinct` values, and per carrier
+    the position in `distinct` of its value (`codes`). Distinct by identity, at least:
+    equal values may be listed more than once."""
+
+    codes: list[int]
+    distinct: list[Any]
+
+    def values(self) -> list[Any]:
+        """Per carrier, its value."""
+        return list(map(self.distinct.__getitem__, self.codes))
+
+    def permuted(self, order: Sequence[int]) -> FieldColumn:
+        """The column of the carriers in `order` (positions in this column's order)."""
+        return FieldColumn(list(map(self.codes.__getitem__, order)), self.distinct)
 
 
-def _as_date(value: dt.date | str) -> dt.date:
-    """Accept a date or its ISO text (pools may carry either)."""
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+FACT_FIELDS = frozenset(field for _, names, _, _ in FACT_RULES for field in names)
+
+
+def field_columns(carriers: Sequence[Carrier]) -> dict[str, FieldColumn]:
+    """The columns of `carriers`' fields that FACT_RULES read, each distinct by identity
+    (a pool read by `parse_pool_file` holds one object per distinct
+    value, so a rule then runs once per distinct value)."""
+    columns = {}
+    for field in FACT_FIELDS:
+        values = list(map(attrgetter(field), carriers))
+        ids = list(map(id, values))
+        firsts = dict(zip(ids, values, strict=True))
+        position = {key: n for n, key in enumerate(firsts)}
+        columns[field] = FieldColumn(list(map(position.__getitem__, ids)), list(firsts.values()))
+    return columns
+
+
+def _compact(column: FieldColumn) -> FieldColumn:
+    """The column with each distinct object listed once (not so in a column given by
+    a reader that lists the values of fields it read together once per combination)."""
+    firsts = {id(v): v for v in reversed(column.distinct)}  # id -> the object, in any order
+    if len(firsts) == len(column.distinct):
+        return column
+    position = {key: n for n, key in enumerate(firsts)}
+    remap = [position[id(v)] for v in column.distinct]
+    return FieldColumn(list(map(remap.__getitem__, column.codes)), list(firsts.values()))
+
+
+def _viewed(column: FieldColumn, view: Callable[[Any], Any]) -> FieldColumn:
+    """The column of `view(value)` (distinct by value: a view gives bools)."""
+    seen: dict[Any, int] = {}
+    codes = [seen.setdefault(v, len(seen)) for v in map(view, column.distinct)]
+    return FieldColumn(list(map(codes.__getitem__, column.codes)), list(seen))
+
+
+def _combinations(columns: list[FieldColumn]) -> FieldColumn:
+    """The column of the carriers' combinations of the values of `columns` (tuples)."""
+    key = np.zeros(len(columns[0].codes), dtype=np.int64)
+    span = 1
+    for column in columns:
+        size = len(column.distinct)
+        if span * size >= 1 << 62:  # renumber the combinations so far: 0 … k−1
+            key = np.unique(key, return_inverse=True)[1].reshape(-1)
+            span = int(key.max()) + 1
+        key = key * size + np.array(column.codes, dtype=np.int64)
+        span *= size
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    combinations = [tuple(c.distinct[c.codes[i]] for c in columns) for i in first.tolist()]
+    return FieldColumn(inverse.reshape(-1).tolist(), combinations)
+
+
+def build_pool_facts(
+    carriers: Sequence[Carrier],
+    name_ranks: Sequence[int],
+    fields: Mapping[str, FieldColumn] | None = None,
+) -> tuple[tuple[CarrierFacts, ...], dict[str, list[Any]]]:
+    """`tuple(build_facts(i, c, name_ranks[i], shared) for i, c in enumerate(carriers))`
+    with one `shared` memo, and the same facts as columns (fact name -> values in pool
+    order). `fields`: the carriers' `field_columns` (made here when None).
+
+    Made a fact at a time: each rule runs once per distinct combination of its arguments
+    (the distinct objects its fields hold, or their views' values), and the facts are
+    made by `frozen_instances`. (A result is shared by the carriers with the same
+    arguments, not by all with equal ones: the same, in a pool that `parse_pool_file` or
+    a reader like it read, as they share equal values.)"""
+    size = len(carriers)
+    if fields is None:
+        fields = field_columns(carriers)
+    columns: dict[str, list[Any]] = {
+        "index": list(range(size)),
+        "carrier": list(carriers),
+        "name_rank": list(name_ranks),
+    }
+    arguments: dict[tuple[str, Any], FieldColumn] = {}
+    combined: dict[tuple[tuple[str, Any], ...], FieldColumn] = {}
+    for fact, names, rule, views in FACT_RULES:
+        if rule is None:
+            columns[fact] = fields[names[0]].values()
+            continue
+        args = tuple(zip(names, views or (None,) * len(names), strict=True))
+        for name, view in args:
+            if (name, view) not in arguments:
+                column = _compact(fields[name])
+                arguments[name, view] = column if view is None else _viewed(column, view)
+        if len(args) == 1:
+            column = arguments[args[0]]
+            derived = list(map(rule, column.distinct))
+        else:
+            if args not in combined:
+                combined[args] = _combinations([arguments[arg] for arg in args])
+            column = combined[args]
+            derived = list(starmap(rule, column.distinct))
+        columns[fact] = list(map(derived.__getitem__, column.codes))
+    facts = tuple(frozen_instances(CarrierFacts, size, columns))
+    return facts, columns

@@ -6,7 +6,7 @@ carriers that pass F01–F03 for that line and state; `early_counts(line, state)
 the carriers whose first failing rule is F01, F02 and F03 respectively.
 
 Memory: the index holds 4-byte indices (`array('I')`), not object references, and the
-facts share every repeated value (`facts.Shared`); the parsed carriers are kept only
+facts share every repeated value (`facts.build_pool_facts`); the parsed carriers are kept only
 through `CarrierFacts.carrier`, which the trace reads. With `columns` (the facts as
 arrays, `columns.PoolColumns`), `evaluate` reads no index at all, and an index entry is
 made from the columns the first time `bucket` or `early_counts` asks for it (the trace
@@ -16,9 +16,9 @@ and the console do); a pool outside the columns' bounds gets the whole index up 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import compress
-from operator import attrgetter
+from operator import attrgetter, le
 
 import attrs
 import numpy as np
@@ -28,8 +28,8 @@ from nexio_lite.verticals.carriers.facts import (
     NAME_RANK_BITS,
     STATE_BITS,
     CarrierFacts,
-    Shared,
-    build_facts,
+    FieldColumn,
+    build_pool_facts,
 )
 from nexio_lite.verticals.carriers.gcpause import gc_paused
 from nexio_lite.verticals.carriers.rules import (
@@ -102,10 +102,9 @@ def _bucket_counts(
 
 
 def _name_ranks(carriers: Sequence[Carrier]) -> list[int]:
-    """Position of each carrier in (name, carrier_id) code-point order."""
-    order = sorted(
-        range(len(carriers)), key=list(map(attrgetter("name", "carrier_id"), carriers)).__getitem__
-    )
+    """Position of each carrier in (name, carrier_id) code-point order, for carriers in
+    carrier_id order: a stable sort by name alone leaves equal names in that order."""
+    order = sorted(range(len(carriers)), key=list(map(attrgetter("name"), carriers)).__getitem__)
     ranks = [0] * len(carriers)
     for position, i in enumerate(order):
         ranks[i] = position
@@ -133,24 +132,33 @@ def _membership(facts: Sequence[CarrierFacts]) -> tuple[dict[str, int], dict[str
     )
 
 
-def prepare_pool(meta: PoolMeta, carriers: Sequence[Carrier]) -> PreparedPool:
+def prepare_pool(
+    meta: PoolMeta, carriers: Sequence[Carrier], fields: Mapping[str, FieldColumn] | None = None
+) -> PreparedPool:
     """Precompute the static facts and the (line, state) index of F01–F03 survivors.
 
-    Carriers are put in carrier_id order (a no-op for a valid pool, which is sorted)."""
+    Carriers are put in carrier_id order (a no-op for a valid pool, which is sorted).
+    `fields`, when given, holds the carriers' `facts.field_columns` (in their order here):
+    a reader of many carriers at once may have them."""
     with gc_paused():  # no cycles made: see gcpause
-        return _prepare(meta, carriers)
+        return _prepare(meta, carriers, fields)
 
 
-def _prepare(meta: PoolMeta, carriers: Sequence[Carrier]) -> PreparedPool:
-    carriers = sorted(carriers, key=attrgetter("carrier_id"))
+def _prepare(
+    meta: PoolMeta, carriers: Sequence[Carrier], fields: Mapping[str, FieldColumn] | None
+) -> PreparedPool:
+    ids = list(map(attrgetter("carrier_id"), carriers))
+    if not all(map(le, ids, ids[1:])):  # (sorted: stable, as sorted(carriers, key=…) is)
+        order = sorted(range(len(carriers)), key=ids.__getitem__)
+        carriers = list(map(carriers.__getitem__, order))
+        if fields is not None:
+            fields = {name: column.permuted(order) for name, column in fields.items()}
     size = len(carriers)
     if size >= 1 << NAME_RANK_BITS:
         raise ValueError(f"a pool holds at most {(1 << NAME_RANK_BITS) - 1} carriers")
-    ranks = _name_ranks(carriers)
-    shared = Shared()
-    facts = tuple(build_facts(i, c, ranks[i], shared) for i, c in enumerate(carriers))
-    del shared
-    columns = build_columns(facts)
+    facts, values = build_pool_facts(carriers, _name_ranks(carriers), fields)
+    columns = build_columns(facts, values)
+    del values
     if columns is not None:  # the (line, state) index is made from them when asked
         return PreparedPool(meta=meta, facts=facts, buckets={}, counts={}, columns=columns)
     inactive = sum(1 for f in facts if carrier_inactive(f))
