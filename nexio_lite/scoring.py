@@ -21,7 +21,6 @@ import json
 import os
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -35,11 +34,11 @@ from nexio_lite.procpool import InProcessPool, PoolHealth, ProcPool
 from nexio_lite.store.base import Store
 from nexio_lite.trace_output import trace_bytes
 from nexio_lite.trace_page import TracePage
-from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
 from nexio_lite.verticals.carriers.evaluate import evaluate
 from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
 from nexio_lite.verticals.carriers.request import load_request
 from nexio_lite.verticals.carriers.schema import Options, PoolMeta, Profile
+from nexio_lite.verticals.carriers.stored import read_stored_pool
 from nexio_lite.verticals.package import run_package
 from nexio_lite.verticals.screen import Rulebook, load_rulebook, load_screen_request, screen
 from nexio_lite.worker import JobFailure, Outcome
@@ -66,8 +65,6 @@ def _pool(pool: PoolVersion, blob: bytes | None) -> PreparedPool:
         return found
     if blob is None:
         raise PoolNotLoaded(f"{pool.org_id}/{pool.pool_id} v{pool.version}")
-    carriers = parse_pool_file(zlib.decompress(blob), "jsonl")
-    del blob
     meta = PoolMeta(
         pool_id=pool.pool_id,
         generator=pool.generator,
@@ -75,10 +72,15 @@ def _pool(pool: PoolVersion, blob: bytes | None) -> PreparedPool:
         as_of=dt.date.fromisoformat(pool.as_of),
         sha256=pool.sha256,
     )
-    prepared = prepare_pool(meta, carriers)
-    del carriers
-    gc.collect()
-    gc.freeze()  # the prepared pool lives on: keep the collector from walking it again
+    gc.collect()  # the garbage so far, while there is little to walk (frozen pools are not)
+    with gc_paused():  # reading and preparing make many objects and no cycles
+        carriers, fields = read_stored_pool(blob)
+        del blob
+        prepared = prepare_pool(meta, carriers, fields)
+        del carriers, fields
+        # The prepared pool lives on: keep the collector from ever walking it (frozen with
+        # no collection in between, which would walk all of it once more).
+        gc.freeze()
     _prepared[key] = prepared
     while len(_prepared) > _CACHE_SIZE:
         _prepared.popitem(last=False)

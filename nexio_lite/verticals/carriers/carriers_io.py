@@ -17,7 +17,9 @@ tuple per distinct state list, …), so a 99,999-carrier pool's records take abo
 Those values are immutable, except `lines` dicts, which callers must not modify.
 
 The rules are also given as tables for readers of many records at once: `COLUMN_CHECKS`
-(each field's check over many values) and `CROSS_FIELD_RULES`.
+(each field's check over many values) and `CROSS_FIELD_RULES`. A scoring process reads
+the store's own canonical JSONL with them (`stored.read_stored_pool`), and with
+`parse_pool_file` whenever it has a doubt.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ ranking and reasoning code. All numbers are integers; state sets are bit masks
 (`STATE_BITS`). Each fact is a function of a few carrier fields (`FACT_RULES`):
 `build_facts` applies them to one carrier, and `build_pool_facts` to a whole pool a
 fact at a time, once per distinct combination of the fields' values (for a
-99,999-carrier pool: a few thousand clause texts, not one per carrier).
+99,999-carrier pool: a few thousand clause texts, not one per carrier): 0.5 s for the
+pool `read_stored_pool` gives with its field columns, where carrier by carrier took 1 s.
 """
 
 from __future__ import annotations
@@ -428,8 +429,8 @@ FACT_FIELDS = frozenset(field for _, names, _, _ in FACT_RULES for field in name
 
 def field_columns(carriers: Sequence[Carrier]) -> dict[str, FieldColumn]:
     """The columns of `carriers`' fields that FACT_RULES read, each distinct by identity
-    (a pool read by `parse_pool_file` holds one object per distinct
-    value, so a rule then runs once per distinct value)."""
+    (a pool read by `parse_pool_file` holds one object per distinct value, so a rule then
+    runs once per distinct value; `read_stored_pool` gives them with its carriers)."""
     columns = {}
     for field in FACT_FIELDS:
         values = list(map(attrgetter(field), carriers))
@@ -442,7 +443,7 @@ def field_columns(carriers: Sequence[Carrier]) -> dict[str, FieldColumn]:
 
 def _compact(column: FieldColumn) -> FieldColumn:
     """The column with each distinct object listed once (not so in a column given by
-    a reader that lists the values of fields it read together once per combination)."""
+    `read_stored_pool`, whose values of the fields read together are listed per text)."""
     firsts = {id(v): v for v in reversed(column.distinct)}  # id -> the object, in any order
     if len(firsts) == len(column.distinct):
         return column
@@ -487,7 +488,7 @@ def build_pool_facts(
     (the distinct objects its fields hold, or their views' values), and the facts are
     made by `frozen_instances`. (A result is shared by the carriers with the same
     arguments, not by all with equal ones: the same, in a pool that `parse_pool_file` or
-    a reader like it read, as they share equal values.)"""
+    `read_stored_pool` read, as they share equal values.)"""
     size = len(carriers)
     if fields is None:
         fields = field_columns(carriers)

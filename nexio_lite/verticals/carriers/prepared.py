@@ -139,7 +139,7 @@ def prepare_pool(
 
     Carriers are put in carrier_id order (a no-op for a valid pool, which is sorted).
     `fields`, when given, holds the carriers' `facts.field_columns` (in their order here):
-    a reader of many carriers at once may have them."""
+    `stored.read_stored_pool` gives them with the carriers it reads."""
     with gc_paused():  # no cycles made: see gcpause
         return _prepare(meta, carriers, fields)
 
