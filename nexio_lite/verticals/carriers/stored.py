@@ -41,10 +41,11 @@ import re
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator
-from itertools import chain, count, repeat
+from itertools import chain, count, repeat, starmap
 from operator import and_, eq, getitem, itemgetter, mul
 from typing import Any
 
+import attrs
 import orjson
 
 from nexio_lite.logs import get_logger
@@ -211,9 +212,11 @@ class _Reader:
         for fields, rule in CROSS_FIELD_RULES:
             parts = sorted({_PART_OF[key] for key in fields})
             at = [parts.index(_PART_OF[key]) for key in fields]
-            for numbers in set(zip(*[self.columns[n] for n in parts], strict=True)):
-                if rule(*[values[key][numbers[i]] for key, i in zip(fields, at, strict=True)]):
-                    raise _Doubt(f"a record breaks a rule between fields ({rule.__name__})")
+            combinations = set(zip(*[self.columns[n] for n in parts], strict=True))
+            arguments = [map(values[key].__getitem__, map(itemgetter(i), combinations))
+                         for key, i in zip(fields, at, strict=True)]  # fmt: skip
+            if any(starmap(rule, zip(*arguments, strict=True))):
+                raise _Doubt(f"a record breaks a rule between fields ({rule.__name__})")
         columns: dict[str, FieldColumn] = {}
         for n, fields in enumerate(_PARTS):
             if n in _UNIQUE:
@@ -224,6 +227,7 @@ class _Reader:
                     columns[key] = FieldColumn(self.columns[n], values[key])
             self.columns[n] = []
         carriers = {key: column.values() for key, column in columns.items()}
+        columns = {key: attrs.evolve(column, each=carriers[key]) for key, column in columns.items()}
         for key in ("carrier_id", "name"):
             if len(set(carriers[key])) != size:
                 raise _Doubt(f"{key} is not unique")
