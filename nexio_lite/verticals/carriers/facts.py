@@ -410,16 +410,13 @@ def build_facts(
 class FieldColumn:
     """One field of a pool's carriers, in pool order: `distinct` values, and per carrier
     the position in `distinct` of its value (`codes`). Distinct by identity, at least:
-    equal values may be listed more than once. `each`, when given, is `values()`."""
+    equal values may be listed more than once."""
 
     codes: list[int]
     distinct: list[Any]
-    each: list[Any] | None = None
 
     def values(self) -> list[Any]:
         """Per carrier, its value."""
-        if self.each is not None:
-            return self.each
         return list(map(self.distinct.__getitem__, self.codes))
 
     def permuted(self, order: Sequence[int]) -> FieldColumn:

@@ -45,7 +45,6 @@ from itertools import chain, count, repeat, starmap
 from operator import and_, eq, getitem, itemgetter, mul
 from typing import Any
 
-import attrs
 import orjson
 
 from nexio_lite.logs import get_logger
@@ -189,8 +188,8 @@ class _Reader:
     """Reads the lines batch by batch, then checks the values and makes the carriers."""
 
     def __init__(self) -> None:
-        # Per part, per record: its text as in the file (a part in _UNIQUE), or else the
-        # number of its distinct text in `distinct` (numbered in order of appearance).
+        # Per part, per record: its text as in the file (as str, for a part in _UNIQUE), or
+        # else the number of its distinct text in `distinct` (numbered as they appear).
         self.columns: list[list[Any]] = [[] for _ in _PARTS]
         self.distinct: list[defaultdict[bytes, int]] = [
             defaultdict(count().__next__) for _ in _PARTS
@@ -227,7 +226,6 @@ class _Reader:
                     columns[key] = FieldColumn(self.columns[n], values[key])
             self.columns[n] = []
         carriers = {key: column.values() for key, column in columns.items()}
-        columns = {key: attrs.evolve(column, each=carriers[key]) for key, column in columns.items()}
         for key in ("carrier_id", "name"):
             if len(set(carriers[key])) != size:
                 raise _Doubt(f"{key} is not unique")
@@ -241,8 +239,8 @@ class _Reader:
         if len(matches) != data.count(b"\n"):  # each match is one line (`_LINE`)
             raise _Doubt("a line is not in the canonical form")
         for n, texts in enumerate(zip(*matches, strict=True)):
-            if n in _UNIQUE:
-                self.columns[n] += texts
+            if n in _UNIQUE:  # (decoded now: the bytes are not kept past the batch)
+                self.columns[n] += map(bytes.decode, texts, repeat("ascii"))
             else:
                 self.columns[n] += map(self.distinct[n].__getitem__, texts)
 
@@ -330,13 +328,12 @@ class _Reader:
         shared = {s: s for s in strings.values()}
         return list(map(tuple, map(map, repeat(shared.__getitem__), items)))
 
-    def _unique(self, key: str, texts: list[bytes]) -> list[Any]:
+    def _unique(self, key: str, texts: list[str]) -> list[Any]:
         """The checked values of field `key`, a part in _UNIQUE, from its texts."""
+        values: list[Any] = texts
         if key == "naic_code":
-            values: list[Any] = [None if t == b"null" else t[1:-1].decode("ascii") for t in texts]
-        else:
-            values = list(map(bytes.decode, texts, repeat("ascii")))
-        if key == "name" and any(map(bytes.__contains__, texts, repeat(b"\\"))):
+            values = [None if t == "null" else t[1:-1] for t in texts]
+        if key == "name" and any(map(str.__contains__, texts, repeat("\\"))):
             try:  # a name with escapes, decoded as the full reader decodes it
                 values = [_DECODER.decode(f'"{v}"') if "\\" in v else v for v in values]
             except ValueError:
