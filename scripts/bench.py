@@ -1057,8 +1057,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         ]  # fmt: skip
     big = r.get("big_pool")
     if big is not None and big["carriers"] == 99_999:
-        rows.append(("a 99,999-carrier pool prepared in <= 3 s (once its file is parsed)",
-                     big["prepare_s"], 3.0))  # fmt: skip
+        rows.append(("a stored 99,999-carrier pool ready to score in <= 3 s (read, prepared)",
+                     round(big["parse_s"] + big["prepare_s"], 2), 3.0))  # fmt: skip
     rows += [
         ("webhooks >= 50% of the bare client", r["ratio_webhooks_to_bare_client"], 0.5),
         ("idle RSS <= 80 MB", r["idle"]["idle_rss_mb"], 80.0),
