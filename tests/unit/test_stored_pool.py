@@ -113,7 +113,10 @@ def assert_same_pool(a: PreparedPool, b: PreparedPool) -> None:
             assert x.keys() == y.keys(), name
             assert all(np.array_equal(x[k], y[k]) and x[k].dtype == y[k].dtype for k in x), name
         elif name == "texts":  # (PoolTexts compares by identity)
-            assert all(getattr(x, n) == getattr(y, n) for n in x.__slots__), name
+            for n in x.__slots__:
+                u, v = getattr(x, n), getattr(y, n)
+                same = np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
+                assert same, (name, n)
         else:
             assert x == y, name
 

@@ -42,7 +42,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from itertools import chain, count, repeat, starmap
-from operator import and_, eq, getitem, itemgetter, mul
+from operator import and_, eq, itemgetter, mul
 from typing import Any
 
 import orjson
@@ -272,7 +272,7 @@ class _Reader:
         """The JSON values of lists' texts: lists of the reader's strings for those in the
         canonical form (`["…","…"]`: between the outer quotes, no quote but those of the
         `","` separators), else as orjson reads them."""
-        items = list(map(bytes.split, map(getitem, texts, repeat(slice(2, -2))), repeat(b'","')))
+        items = [text[2:-2].split(b'","') for text in texts]
         canonical = list(
             map(
                 and_,
