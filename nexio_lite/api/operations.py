@@ -199,21 +199,47 @@ def _idempotency_key_header() -> dict[str, Any]:
     return parameter("Idempotency-Key", "header", schema, description)
 
 
-def submit_screen_op() -> Operation:
-    example = {
-        "content": "Guaranteed approval for every applicant.",
-        "context": {"market": "surplus", "document": "quote"},
-        "rulebook": "rules:default",
-    }
+def _create_op(
+    operation_id: str,
+    summary: str,
+    description: str,
+    *,
+    prefix: str,
+    example: Any,
+    accepted_example: dict[str, str],
+    refusals: str,
+) -> Operation:
+    """A job type's create operation: `{prefix}Request` in, 202 `{prefix}JobAccepted`
+    out, the Idempotency-Key header and the webhook callback; `refusals` are its 422
+    codes besides `idempotency_key_reused`."""
     accepted = _ok(
         "Accepted and durably queued; read it with `GET /api/v1/jobs/{id}`.",
-        ref("ScreenJobAccepted"),
+        ref(f"{prefix}JobAccepted"),
         "Location",
         "Idempotent-Replayed",
-        example={"id": "job_7xKp2mNcQ4vR8sTzAb3D", "type": "screen_analysis",
-                 "status": "queued"},
-    )  # fmt: skip
+        example=accepted_example,
+    )
     op = _operation(
+        operation_id,
+        summary,
+        description,
+        "jobs",
+        {"202": accepted},
+        scope="jobs:write",
+        errors=(400, 409, 413, 415, 422),
+        notes={
+            409: "A request with this `Idempotency-Key` is still in progress.",
+            422: f"{refusals} or `idempotency_key_reused`.",
+        },
+        parameters=[_idempotency_key_header()],
+        request_body=_json_body(f"{prefix}Request", example),
+    )
+    op["callbacks"] = _webhook_callback(f"deliver{prefix}Webhook")
+    return op
+
+
+def submit_screen_op() -> Operation:
+    return _create_op(
         "submitScreen",
         "Screen a placement text",
         "Queue a `screen_analysis` job: the text is screened against the organization's "
@@ -221,51 +247,31 @@ def submit_screen_op() -> Operation:
         "statements. Checks, first failure answers: the body (415, 413, 400), every field "
         "at once (400), the rule book (422 `unknown_rulebook`), the webhook URL (422 "
         "`invalid_webhook_url`).",
-        "jobs",
-        {"202": accepted},
-        scope="jobs:write",
-        errors=(400, 409, 413, 415, 422),
-        notes={
-            409: "A request with this `Idempotency-Key` is still in progress.",
-            422: "`unknown_rulebook`, `invalid_webhook_url` or `idempotency_key_reused`.",
-        },
-        parameters=[_idempotency_key_header()],
-        request_body=_json_body("ScreenRequest", example),
-    )
-    op["callbacks"] = _webhook_callback("deliverScreenWebhook")
-    return op
+        prefix="Screen",
+        example={"content": "Guaranteed approval for every applicant.",
+                 "context": {"market": "surplus", "document": "quote"},
+                 "rulebook": "rules:default"},
+        accepted_example={"id": "job_7xKp2mNcQ4vR8sTzAb3D", "type": "screen_analysis",
+                          "status": "queued"},
+        refusals="`unknown_rulebook`, `invalid_webhook_url`",
+    )  # fmt: skip
 
 
 def submit_package_op(declared: JobType) -> Operation:
     """The create operation of a packaged job type, from its package's declarations."""
     package, prefix = load_package(declared.package), schema_prefix(declared)
-    accepted = _ok(
-        "Accepted and durably queued; read it with `GET /api/v1/jobs/{id}`.",
-        ref(f"{prefix}JobAccepted"),
-        "Location",
-        "Idempotent-Replayed",
-        example={"id": f"{declared.id_prefix}7xKp2mNcQ4vR8sTzAb3D", "type": declared.name,
-                 "status": "queued"},
-    )  # fmt: skip
-    op = _operation(
+    return _create_op(
         f"submit{prefix}",
         package.SUMMARY,
         f"Queue a `{declared.name}` job. {package.DESCRIPTION} Checks, first failure "
         "answers: the body (415, 413, 400), every field at once (400), the webhook URL "
         "(422 `invalid_webhook_url`).",
-        "jobs",
-        {"202": accepted},
-        scope="jobs:write",
-        errors=(400, 409, 413, 415, 422),
-        notes={
-            409: "A request with this `Idempotency-Key` is still in progress.",
-            422: "`invalid_webhook_url` or `idempotency_key_reused`.",
-        },
-        parameters=[_idempotency_key_header()],
-        request_body=_json_body(f"{prefix}Request", package.EXAMPLE),
-    )
-    op["callbacks"] = _webhook_callback(f"deliver{prefix}Webhook")
-    return op
+        prefix=prefix,
+        example=package.EXAMPLE,
+        accepted_example={"id": f"{declared.id_prefix}7xKp2mNcQ4vR8sTzAb3D",
+                          "type": declared.name, "status": "queued"},
+        refusals="`invalid_webhook_url`",
+    )  # fmt: skip
 
 
 def submit_job_op() -> Operation:
