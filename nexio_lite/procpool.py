@@ -152,16 +152,6 @@ async def _read(sock: socket.socket, n: int) -> bytearray:
     return buf
 
 
-def _stopped(pid: int | None) -> bool:
-    """Whether the process is stopped (SIGSTOP, or by a tracer). False where /proc is not."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in (b"T", b"t")
-
-
 @attrs.frozen
 class PoolHealth:
     """What /readyz can show: children expected, alive, busy, seen stopped, calls waiting
@@ -201,7 +191,8 @@ class _Child:
         return self.process.pid or 0
 
     def stopped(self) -> bool:
-        """Whether the process is stopped now (as `_stopped`, without opening a file)."""
+        """Whether the process is stopped now (SIGSTOP, or by a tracer), read from its
+        /proc stat, kept open; False where /proc is not."""
         try:
             if self._stat is None:
                 self._stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY)
@@ -285,7 +276,7 @@ class ProcPool:
             processes=self.processes,
             alive=sum(c.process.exitcode is None for c in children),
             busy=sum(c.busy for c in children),
-            stopped=sum(c.stopped_since is not None or _stopped(c.pid) for c in children),
+            stopped=sum(c.stopped_since is not None or c.stopped() for c in children),
             waiting=len(self._waiters),
             restarts=dict(self._restarts),
             pids=tuple(c.pid for c in children),
@@ -435,7 +426,7 @@ class ProcPool:
             raise PoolClosed("the scoring pool was closed during the call")
         if not exchange.done():
             seconds = round(loop.time() - started, 3)
-            self._retire(child, "timeout", seconds=seconds, stopped=_stopped(child.pid))
+            self._retire(child, "timeout", seconds=seconds, stopped=child.stopped())
             self._dispatch()
             raise ScoringTimeout(f"the scoring call did not finish in {seconds} s")
         error = exchange.exception()
@@ -471,7 +462,7 @@ class ProcPool:
                 continue
             elif child.process.exitcode is not None:
                 self._retire(child, "died")
-            elif not _stopped(child.pid):
+            elif not child.stopped():
                 child.stopped_since = None
             elif child.stopped_since is None:
                 child.stopped_since = now

@@ -35,10 +35,10 @@ from bench_refs import free_port, pct, receiver_counts, receiver_reset, start_re
 
 from nexio_lite.admin import Admin
 from nexio_lite.config import DatabaseSettings
-from nexio_lite.scoring import gc_paused
 from nexio_lite.store import make_store
 from nexio_lite.store.sqlite import SqliteStore
 from nexio_lite.verticals.carriers.evaluate import evaluate
+from nexio_lite.verticals.carriers.gcpause import gc_paused
 from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool
 from nexio_lite.verticals.carriers.prepared import prepare_pool
 from nexio_lite.verticals.carriers.request import validate_request

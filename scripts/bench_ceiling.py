@@ -31,9 +31,9 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from nexio_lite.models import PoolVersion
-from nexio_lite.scoring import gc_paused
 from nexio_lite.verticals.carriers.carriers_io import parse_pool_file
 from nexio_lite.verticals.carriers.evaluate import evaluate
+from nexio_lite.verticals.carriers.gcpause import gc_paused
 from nexio_lite.verticals.carriers.pool import demo_pool_meta, generate_pool, serialize_jsonl
 from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
 from nexio_lite.verticals.carriers.request import load_request
