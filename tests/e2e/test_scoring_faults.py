@@ -18,7 +18,7 @@ import pytest
 from .conftest import SEED_BODY, Server, cli_env, demo_key, free_port, run_cli
 
 BIG_POOL = "carriers:big"
-BIG_SIZE = "5000"  # preparing it takes a scoring process ~1-3 s: time to catch it busy
+BIG_SIZE = "50000"  # a scoring process takes ~1 s to read and prepare it: time to catch it busy
 
 
 def _proc(pid: int, name: str) -> bytes:
@@ -229,4 +229,5 @@ async def test_sigterm_ends_the_server_in_time_while_its_scoring_processes_are_s
     assert time.monotonic() - started < 2 + 5
     await _eventually(lambda: all(_state(p) in "ZX" for p in children), 5, "children to go")
     assert server.events("service_stopped")
+    print("LOG", server.log_path.read_text()[-6000:])
     assert [e["job_id"] for e in server.events("job_released")] == [slow]  # runs again later
