@@ -15,6 +15,10 @@ from decimal import Decimal
 import attrs
 
 from nexio_lite.errors import NexioError
+from nexio_lite.fields import Text
+
+# Every create body may name a webhook: one declaration for every job type.
+WEBHOOK_URL = Text(description="Absolute http(s) URL that receives the finished job.", format="uri")
 
 INVALID_JSON_MESSAGE = "Request body is not valid JSON"
 NOT_AN_OBJECT_MESSAGE = "Request body must be a JSON object"

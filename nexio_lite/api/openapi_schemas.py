@@ -22,8 +22,9 @@ from nexio_lite import jobtypes
 from nexio_lite.api.maintenance import MAINTENANCE_REQUEST
 from nexio_lite.fields import enum_varnames, nullable
 from nexio_lite.jobtypes import EVALUATION, SCREEN_ANALYSIS, JobType
+from nexio_lite.validation import WEBHOOK_URL
 from nexio_lite.verticals.carriers.ranking import CONFIDENCE, TIERS
-from nexio_lite.verticals.carriers.request import OPTIONS, POOL, PROFILE, WEBHOOK_URL
+from nexio_lite.verticals.carriers.request import OPTIONS, POOL, PROFILE
 from nexio_lite.verticals.carriers.schema import DIMENSIONS
 from nexio_lite.verticals.package import load_package, request_fields
 from nexio_lite.verticals.screen.request import CONTENT, CONTEXT, RULEBOOK

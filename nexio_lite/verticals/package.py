@@ -15,12 +15,9 @@ import importlib
 import json
 from typing import Any, Protocol, cast
 
-from nexio_lite.fields import Obj, Schema, Text
+from nexio_lite.fields import Obj, Schema
 from nexio_lite.jsontext import dumps
-from nexio_lite.validation import Detail
-
-# Every type's create body may name a webhook (the generic route adds the field).
-WEBHOOK_URL = Text(description="Absolute http(s) URL that receives the finished job.", format="uri")
+from nexio_lite.validation import WEBHOOK_URL, Detail
 
 
 class JobPackage(Protocol):

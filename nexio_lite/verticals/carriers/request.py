@@ -39,6 +39,7 @@ from nexio_lite.fields import (
     decimal_parts,
 )
 from nexio_lite.validation import NOT_AN_OBJECT_MESSAGE as NOT_AN_OBJECT_MESSAGE
+from nexio_lite.validation import WEBHOOK_URL as WEBHOOK_URL
 from nexio_lite.validation import BodyError as BodyError
 from nexio_lite.validation import Detail as Detail
 from nexio_lite.validation import error_message as error_message
@@ -171,7 +172,6 @@ OPTIONS = Obj(
     }
 )
 POOL = Text(1, POOL_MAX_CHARS, "Pool id, e.g. `carriers:all`.")
-WEBHOOK_URL = Text(description="Absolute http(s) URL that receives the finished job.", format="uri")
 
 
 def _validate_profile(profile: dict[str, Any], details: list[Detail]) -> dict[str, Any]:
