@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from typing import Any
-
-import aiosqlite
 
 from nexio_lite.errors import Conflict
 from nexio_lite.models import (
@@ -18,6 +17,7 @@ from nexio_lite.store.sqlite.core import (
     ORG_COLUMNS,
     POOL_COLUMNS,
     SqliteBase,
+    _fetchall,
     _key,
 )
 
@@ -26,8 +26,8 @@ class AdminMixin(SqliteBase):
     # ---- organizations and keys ------------------------------------------------------
 
     async def create_org(self, org_id: str, webhook_secret: str, now: int) -> Org:
-        async def op(c: aiosqlite.Connection) -> None:
-            await c.execute(
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO orgs (id, webhook_secret, created_at) VALUES (?, ?, ?)",
                 (org_id, webhook_secret, now),
             )
@@ -43,8 +43,9 @@ class AdminMixin(SqliteBase):
         return Org(*row) if row else None
 
     async def rotate_org_secret(self, org_id: str, new_secret: str, now: int) -> Org:
-        async def op(c: aiosqlite.Connection) -> Any:
-            rows = await c.execute_fetchall(
+        def op(c: sqlite3.Connection) -> Any:
+            rows = _fetchall(
+                c,
                 "UPDATE orgs SET previous_secret=webhook_secret, webhook_secret=?, "
                 f"secret_rotated_at=? WHERE id=? RETURNING {ORG_COLUMNS}",
                 (new_secret, now, org_id),
@@ -57,8 +58,8 @@ class AdminMixin(SqliteBase):
         return Org(*rows[0])
 
     async def create_key(self, key: ApiKey, key_hash: str) -> None:
-        async def op(c: aiosqlite.Connection) -> None:
-            await c.execute(
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO api_keys (id, org_id, name, key_hash, scopes, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (key.id, key.org_id, key.name, key_hash, ",".join(key.scopes), key.created_at),
@@ -80,8 +81,8 @@ class AdminMixin(SqliteBase):
         return [_key(r) for r in rows]
 
     async def revoke_key(self, key_id: str, now: int) -> bool:
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute(
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute(
                 "UPDATE api_keys SET revoked_at=coalesce(revoked_at, ?) WHERE id=?",
                 (now, key_id),
             )
@@ -93,8 +94,8 @@ class AdminMixin(SqliteBase):
         if not last_used:
             return
 
-        async def op(c: aiosqlite.Connection) -> None:
-            await c.executemany(
+        def op(c: sqlite3.Connection) -> None:
+            c.executemany(
                 "UPDATE api_keys SET last_used_at=max(coalesce(last_used_at, 0), ?) WHERE id=?",
                 [(t, k) for k, t in last_used.items()],
             )
@@ -117,14 +118,15 @@ class AdminMixin(SqliteBase):
     ) -> PoolVersion:
         blob = zlib.compress(data, 6)
 
-        async def op(c: aiosqlite.Connection) -> int:
-            rows = await c.execute_fetchall(
+        def op(c: sqlite3.Connection) -> int:
+            rows = _fetchall(
+                c,
                 "SELECT coalesce(max(version), 0) + 1 FROM pool_versions "
                 "WHERE org_id=? AND pool_id=?",
                 (org_id, pool_id),
             )
             version = next(iter(rows))[0]
-            await c.execute(
+            c.execute(
                 f"INSERT INTO pool_versions ({POOL_COLUMNS}, data) VALUES (?,?,?,?,?,?,?,?,?)",
                 (org_id, pool_id, version, generator, size, as_of, sha256, now, blob),
             )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
+
 import attrs
 
 from nexio_lite.errors import Conflict, NotFound
@@ -18,23 +19,24 @@ from nexio_lite.store.sqlite.core import (
     Batched,
     SqliteBase,
     _delivery,
+    _fetchall,
     _held,
 )
 
 
-async def _record_attempts(
-    c: aiosqlite.Connection,
+def _record_attempts(
+    c: sqlite3.Connection,
     items: list[tuple[DeliveryClaim, DeliveryAttempt, DeliveryStatus, int | None]],
 ) -> list[bool]:
-    held = await _held(c, "deliveries", [(claim.delivery.id, claim.token) for claim, *_ in items])
+    held = _held(c, "deliveries", [(claim.delivery.id, claim.token) for claim, *_ in items])
     kept = [item for item in items if item[0].delivery.id in held]
-    await c.executemany(
+    c.executemany(
         "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
         "lease_until=NULL, claim_token=NULL WHERE id=?",
         [(status.value, a.number, next_at, a.at + a.latency_ms, claim.delivery.id)
          for claim, a, status, next_at in kept],
     )  # fmt: skip
-    await c.executemany(
+    c.executemany(
         "INSERT INTO delivery_attempts (delivery_id, number, at, status_code, error, "
         "latency_ms, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(claim.delivery.id, a.number, a.at, a.status_code, a.error, a.latency_ms,
@@ -43,12 +45,12 @@ async def _record_attempts(
     return [item[0].delivery.id in held for item in items]
 
 
-async def _insert_delivery(
-    c: aiosqlite.Connection, job_id: str, org_id: str, url: str, now: int, due: int
+def _insert_delivery(
+    c: sqlite3.Connection, job_id: str, org_id: str, url: str, now: int, due: int
 ) -> str:
     """A new pending delivery (a new webhook-id) of the job's terminal state, due at `due`."""
     delivery_id = random_id("dlv_")
-    await c.execute(
+    c.execute(
         "INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, created_at, "
         "updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (delivery_id, job_id, org_id, random_id("msg_", 24), url, now, now, due),
@@ -63,9 +65,10 @@ class DeliveriesMixin(SqliteBase):
         """A new delivery (new webhook-id) of a terminal job, due now. Raises NotFound
         for an unknown job and Conflict when it is not terminal or has no webhook URL."""
 
-        async def op(c: aiosqlite.Connection) -> str:
+        def op(c: sqlite3.Connection) -> str:
             rows = list(
-                await c.execute_fetchall(
+                _fetchall(
+                    c,
                     "SELECT status, webhook_url FROM jobs WHERE id=? AND org_id=?",
                     (job_id, org_id),
                 )
@@ -77,7 +80,7 @@ class DeliveriesMixin(SqliteBase):
                 raise Conflict(f"Job '{job_id}' is {status}: only a finished job is delivered")
             if not url:
                 raise Conflict(f"Job '{job_id}' has no webhook_url")
-            return await _insert_delivery(c, job_id, org_id, url, now, now)
+            return _insert_delivery(c, job_id, org_id, url, now, now)
 
         delivery_id = await self._write(op)
         self.notifier.publish("deliveries", [job_id])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
-
-import aiosqlite
 
 from nexio_lite.models import (
     Claim,
@@ -18,16 +17,17 @@ from nexio_lite.store.sqlite.core import (
     JOB_COLUMNS,
     Batched,
     SqliteBase,
+    _fetchall,
     _held,
     _job,
 )
 from nexio_lite.store.sqlite.deliveries import _insert_delivery
 
 
-async def _insert_jobs(
-    c: aiosqlite.Connection, items: list[tuple[NewJob, tuple[str, str] | None]]
+def _insert_jobs(
+    c: sqlite3.Connection, items: list[tuple[NewJob, tuple[str, str] | None]]
 ) -> list[None]:
-    await c.executemany(
+    c.executemany(
         "INSERT INTO jobs (id, org_id, type, status, request, pool_id, pool_version, "
         "webhook_url, created_at, updated_at, rulebook_id, rulebook_version) "
         "VALUES (?,?,?,'queued',?,?,?,?,?,?,?,?)",
@@ -36,21 +36,21 @@ async def _insert_jobs(
     )  # fmt: skip
     keys = [(j.id, idem[1], j.org_id, idem[0]) for j, idem in items if idem is not None]
     if keys:
-        await c.executemany(
+        c.executemany(
             "UPDATE idempotency_keys SET job_id=?, response=? WHERE org_id=? AND key=?", keys
         )
     return [None] * len(items)
 
 
-async def _complete_jobs(
-    c: aiosqlite.Connection,
+def _complete_jobs(
+    c: sqlite3.Connection,
     items: list[tuple[Claim, str, str | None, bytes | None, int, int]],
 ) -> list[bool]:
     """Complete the claimed jobs whose token still matches, and queue the delivery of
     those with a webhook URL, in the caller's transaction."""
-    held = await _held(c, "jobs", [(claim.job.id, claim.token) for claim, *_ in items])
+    held = _held(c, "jobs", [(claim.job.id, claim.token) for claim, *_ in items])
     kept = [item for item in items if item[0].job.id in held]
-    await c.executemany(
+    c.executemany(
         "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, completed_at=?, "
         "updated_at=?, lease_until=NULL, claim_token=NULL WHERE id=? AND status='processing'",
         [(result, stages, cands, now, now, claim.job.id)
@@ -59,7 +59,7 @@ async def _complete_jobs(
     for claim, _, _, _, now, deliver_at in kept:
         job, url = claim.job, claim.job.webhook_url
         if url:
-            await _insert_delivery(c, job.id, job.org_id, url, now, deliver_at)
+            _insert_delivery(c, job.id, job.org_id, url, now, deliver_at)
     return [item[0].job.id in held for item in items]
 
 
@@ -116,13 +116,13 @@ class JobsMixin(SqliteBase):
         job that has a webhook URL gets its delivery row in the same transaction."""
         job = claim.job
 
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute(
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute(
                 sql + " WHERE id=? AND claim_token=? AND status='processing'",
                 (*params, job.id, claim.token),
             )
             if cur.rowcount and deliver_at is not None and job.webhook_url:
-                await _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
+                _insert_delivery(c, job.id, job.org_id, job.webhook_url, now, deliver_at)
             return cur.rowcount
 
         return bool(await self._write(op))
@@ -168,8 +168,9 @@ class JobsMixin(SqliteBase):
         return done
 
     async def reap(self, now: int, max_attempts: int, deliver_at: int) -> ReapReport:
-        async def op(c: aiosqlite.Connection) -> ReapReport:
-            failed = await c.execute_fetchall(
+        def op(c: sqlite3.Connection) -> ReapReport:
+            failed = _fetchall(
+                c,
                 "UPDATE jobs SET status='failed', error=printf(?, attempts, attempts), "
                 "completed_at=?, updated_at=?, lease_until=NULL, claim_token=NULL "
                 "WHERE status='processing' AND lease_until < ? AND attempts >= ? "
@@ -178,8 +179,9 @@ class JobsMixin(SqliteBase):
             )
             for job_id, org_id, url in failed:
                 if url:
-                    await _insert_delivery(c, job_id, org_id, url, now, deliver_at)
-            requeued = await c.execute_fetchall(
+                    _insert_delivery(c, job_id, org_id, url, now, deliver_at)
+            requeued = _fetchall(
+                c,
                 "UPDATE jobs SET status='queued', updated_at=?, lease_until=NULL, "
                 "claim_token=NULL WHERE status='processing' AND lease_until < ? RETURNING id",
                 (now, now),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
-
-import aiosqlite
 
 from nexio_lite.jobtypes import swept_names
 from nexio_lite.jsontext import dumps
@@ -19,6 +18,7 @@ from nexio_lite.store.shared import (
 )
 from nexio_lite.store.sqlite.core import (
     SqliteBase,
+    _fetchall,
 )
 
 
@@ -32,8 +32,8 @@ class MaintenanceMixin(SqliteBase):
         `store.shared.decide_idempotent`'s). A key whose request never finished (a
         crash) is taken over after `stale_ms`; expired keys are forgotten."""
 
-        async def op(c: aiosqlite.Connection) -> IdempotencyClaim:
-            cur = await c.execute(
+        def op(c: sqlite3.Connection) -> IdempotencyClaim:
+            cur = c.execute(
                 "INSERT OR IGNORE INTO idempotency_keys (org_id, key, request_hash, created_at, "
                 "expires_at) VALUES (?, ?, ?, ?, ?)",
                 (org_id, key, request_hash, now, now + ttl_ms),
@@ -41,7 +41,8 @@ class MaintenanceMixin(SqliteBase):
             if cur.rowcount:  # the key was free: this request wrote it
                 return decide_idempotent(None, request_hash, now, stale_ms).claim
             rows = list(
-                await c.execute_fetchall(
+                _fetchall(
+                    c,
                     "SELECT request_hash, job_id, response, created_at, expires_at "
                     "FROM idempotency_keys WHERE org_id=? AND key=?",
                     (org_id, key),
@@ -50,7 +51,7 @@ class MaintenanceMixin(SqliteBase):
             stored = StoredIdempotencyKey(*rows[0])
             decision = decide_idempotent(stored, request_hash, now, stale_ms)
             if decision.take:
-                await c.execute(
+                c.execute(
                     "UPDATE idempotency_keys SET request_hash=?, job_id=NULL, response=NULL, "
                     "created_at=?, expires_at=? WHERE org_id=? AND key=?",
                     (request_hash, now, now + ttl_ms, org_id, key),
@@ -63,8 +64,8 @@ class MaintenanceMixin(SqliteBase):
         """Free a key whose request failed before a job was created (the client may fix
         the request and use the key again)."""
 
-        async def op(c: aiosqlite.Connection) -> None:
-            await c.execute(
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "DELETE FROM idempotency_keys WHERE org_id=? AND key=? AND job_id IS NULL",
                 (org_id, key),
             )
@@ -72,8 +73,8 @@ class MaintenanceMixin(SqliteBase):
         await self._write(op)
 
     async def purge_idempotency(self, now: int) -> int:
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute("DELETE FROM idempotency_keys WHERE expires_at<?", (now,))
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute("DELETE FROM idempotency_keys WHERE expires_at<?", (now,))
             return cur.rowcount
 
         return int(await self._write(op))
@@ -121,8 +122,8 @@ class MaintenanceMixin(SqliteBase):
         """Delete up to `limit` terminal jobs of the swept types finished before cutoff, with their
         deliveries and attempts (one short write transaction)."""
 
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute(
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute(
                 "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE org_id=? "
                 "AND type IN (SELECT value FROM json_each(?)) "
                 "AND status IN ('completed', 'failed') AND completed_at<? LIMIT ?)",

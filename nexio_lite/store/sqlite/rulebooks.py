@@ -8,12 +8,11 @@ consecutive versions, and identical ones make a single version)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from nexio_lite.models import RulebookVersion
-from nexio_lite.store.sqlite.core import SqliteBase
+from nexio_lite.store.sqlite.core import SqliteBase, _fetchall
 
 # The same columns in both backends (store/postgres/rulebooks.py), in RulebookVersion's order.
 RULEBOOK_COLUMNS = "org_id, rulebook_id, version, sha256, rules, regulations, created_at"
@@ -39,8 +38,9 @@ class RulebooksMixin(SqliteBase):
     ) -> RulebookVersion:
         check_digest(canonical, sha256)
 
-        async def op(c: aiosqlite.Connection) -> tuple[Any, ...]:
-            rows = await c.execute_fetchall(
+        def op(c: sqlite3.Connection) -> tuple[Any, ...]:
+            rows = _fetchall(
+                c,
                 f"SELECT {RULEBOOK_COLUMNS} FROM rulebook_versions "
                 "WHERE org_id=? AND rulebook_id=? ORDER BY version DESC LIMIT 1",
                 (org_id, rulebook_id),
@@ -50,7 +50,7 @@ class RulebooksMixin(SqliteBase):
                 return tuple(current)  # the same content: no new version
             version = 1 if current is None else int(current[2]) + 1
             row = (org_id, rulebook_id, version, sha256, rules, regulations, now)
-            await c.execute(
+            c.execute(
                 f"INSERT INTO rulebook_versions ({RULEBOOK_COLUMNS}, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*row, canonical),

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
 from nexio_lite.store.session_rows import SESSION_SELECT, UiSession, session_from_row
-from nexio_lite.store.sqlite.core import SqliteBase
+from nexio_lite.store.sqlite.core import SqliteBase, _fetchall
 
 
 class SessionsMixin(SqliteBase):
     async def create_session(
         self, session_id: str, key_id: str, org_id: str, now: int, expires_at: int
     ) -> None:
-        async def op(c: aiosqlite.Connection) -> None:
-            await c.execute(
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO ui_sessions (id, key_id, org_id, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (session_id, key_id, org_id, now, expires_at),
@@ -28,27 +28,27 @@ class SessionsMixin(SqliteBase):
         return session_from_row(row) if row else None
 
     async def delete_session(self, session_id: str) -> bool:
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute("DELETE FROM ui_sessions WHERE id=?", (session_id,))
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute("DELETE FROM ui_sessions WHERE id=?", (session_id,))
             return cur.rowcount
 
         return bool(await self._write(op))
 
     async def purge_sessions(self, now: int) -> int:
-        async def op(c: aiosqlite.Connection) -> int:
-            cur = await c.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (now,))
+        def op(c: sqlite3.Connection) -> int:
+            cur = c.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (now,))
             return cur.rowcount
 
         return int(await self._write(op))
 
     async def ui_secret(self, candidate: str, now: int) -> str:
-        async def op(c: aiosqlite.Connection) -> str:
-            await c.execute(
+        def op(c: sqlite3.Connection) -> str:
+            c.execute(
                 "INSERT INTO ui_secrets (name, value, created_at) VALUES ('session', ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (candidate, now),
             )
-            rows = await c.execute_fetchall("SELECT value FROM ui_secrets WHERE name='session'")
+            rows = _fetchall(c, "SELECT value FROM ui_secrets WHERE name='session'")
             return str(next(iter(rows))[0])
 
         return str(await self._write(op))
