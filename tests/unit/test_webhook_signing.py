@@ -35,6 +35,20 @@ def test_new_webhook_id_is_msg_and_at_least_22_base62_characters() -> None:
     assert new_webhook_id() != webhook_id
 
 
+def test_secret_key_is_decoded_once_per_secret() -> None:
+    secret = new_secret()
+    before = secret_key.cache_info()
+    key = secret_key(secret)
+    assert secret_key(secret) is key
+    after = secret_key.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    assert key == base64.b64decode(secret.removeprefix("whsec_"))
+    # an invalid secret is not remembered: it raises every time
+    for _ in range(2):
+        with pytest.raises(ValueError, match="base64"):
+            secret_key("whsec_not*base64")
+
+
 def test_sign_matches_a_hand_computed_hmac() -> None:
     """Known vector: key bytes, id, timestamp and body give a fixed signature."""
     import hashlib
