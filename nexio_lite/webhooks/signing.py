@@ -17,13 +17,14 @@ import binascii
 import functools
 import hmac
 from collections.abc import Sequence
-from secrets import choice, token_bytes
+from secrets import token_bytes
+
+from nexio_lite.models import random_id
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # 192 bits: within the spec's 24–64 bytes, base64 without padding
 WEBHOOK_ID_PREFIX = "msg_"
 WEBHOOK_ID_LENGTH = 24  # base62 characters after the prefix, about 143 bits
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def new_secret() -> str:
@@ -32,8 +33,9 @@ def new_secret() -> str:
 
 
 def new_webhook_id() -> str:
-    """A fresh message id: `msg_` + 24 random base62 characters."""
-    return WEBHOOK_ID_PREFIX + "".join(choice(BASE62) for _ in range(WEBHOOK_ID_LENGTH))
+    """A fresh message id: `msg_` + 24 random base62 characters (`random_id`: unbiased,
+    from the CSPRNG's bytes drawn in bulk; the outbox's webhook-ids are made the same way)."""
+    return random_id(WEBHOOK_ID_PREFIX, WEBHOOK_ID_LENGTH)
 
 
 @functools.lru_cache(maxsize=64)
