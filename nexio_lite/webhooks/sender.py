@@ -94,6 +94,9 @@ class DeliveryService:
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
             trust_env=False,  # no proxy: the guard must see the real target address
             auto_decompress=False,
+            # A receiver's Set-Cookie is never kept: no delivery carries a cookie that an
+            # earlier answer (maybe another organization's receiver) set.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._loop = supervisor.start("webhooks", self._round, self.poll_seconds)
         self.store.subscribe("deliveries", self._queued)

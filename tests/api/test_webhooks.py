@@ -180,6 +180,24 @@ async def test_redelivery_sends_again_with_a_new_webhook_id(
     assert first.body == second.body
 
 
+async def test_a_cookie_set_by_a_receiver_is_never_sent_back(
+    make_world: WorldFactory, receiver: Receiver
+) -> None:
+    """One receiver's Set-Cookie must not reach a later delivery (to it or to another
+    organization's receiver on the same host). `localhost`, not 127.0.0.1: a cookie jar
+    ignores the cookies of an IP address anyway."""
+    world = await make_world(webhooks=FAST)
+    url = receiver.on("/cookie", (200, 0, {"Set-Cookie": "session=s3cret; Path=/"}))
+    url = url.replace("127.0.0.1", "localhost")
+    await _submit(world, url)
+    await receiver.wait_for(1, "/cookie")
+    await _submit(world, url)
+    await receiver.wait_for(2, "/cookie")
+    first, second = receiver.at("/cookie")
+    assert first.headers["webhook-id"] != second.headers["webhook-id"]
+    assert "Cookie" not in second.headers
+
+
 async def test_redelivery_conflicts_and_scopes(make_world: WorldFactory) -> None:
     world = await make_world(webhooks=FAST, workers={"concurrency": 0})
     queued = await _submit(world, "http://127.0.0.1:9/never")
