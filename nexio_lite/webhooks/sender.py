@@ -10,6 +10,14 @@ another process on the same SQLite file; `workers.poll_interval_seconds`). At mo
 timeout, so a slow receiver holds one slot, not the loop. A slot is the POST: it is free
 again as soon as the answer (or the timeout) is in, while the attempt is recorded (its
 commit shared with others'), so a busy database does not slow the receivers' traffic.
+
+The loop claims ahead: besides the free slots it claims up to `concurrency` more
+deliveries into a buffer, from which a slot takes its next one the moment it is free, so
+one claim serves many attempts. Claims in the buffer hold their leases, so the buffer is
+bounded to what the slots get through in about `AHEAD_SECONDS` at the recent POST
+latency, and a claim that waited `STALE_MS` for a slot (the slots all held by slow
+receivers) is not attempted: like the buffer's claims at a stop, it is taken again when
+its lease runs out, with the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 
 import aiohttp
@@ -46,6 +55,11 @@ USER_AGENT = f"nexio-lite/{__version__}"
 EXCERPT_BYTES = 2048
 LEASE_MARGIN_MS = 5_000
 SECRET_CACHE_SECONDS = 2.0
+# A claim waits in the buffer about this long at most, at the recent POST latency...
+AHEAD_SECONDS = 1.0
+# ... and is not attempted once it waited this long: its attempt, up to the timeout long,
+# must be recorded before its lease (timeout + LEASE_MARGIN_MS from the claim) runs out.
+STALE_MS = LEASE_MARGIN_MS // 2
 
 
 class DeliveryService:
@@ -71,10 +85,13 @@ class DeliveryService:
         self._loop: Loop | None = None
         self._inflight: set[asyncio.Task[None]] = set()  # attempts, until recorded
         self._posting = 0  # attempts whose POST is in flight (the slots taken)
+        # claimed ahead, not yet attempted: (claim, its job, the claim's time)
+        self._ready: deque[tuple[DeliveryClaim, Job | None, int]] = deque()
+        self._latency_ms = 0.0  # the recent POSTs' latency (a moving average)
+        self._more_due = False  # the last round claimed all it asked for: more may wait
         self._session: aiohttp.ClientSession | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
         self._stopping = False
-        self._claim_batch = max(1, settings.concurrency // 4)
 
     @property
     def first_delay_ms(self) -> int:
@@ -104,8 +121,10 @@ class DeliveryService:
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking deliveries (the supervisor has stopped the loop); give attempts in
         flight `grace_seconds`, then cancel them (they are attempted again after the next
-        start, with the same webhook-id)."""
+        start, with the same webhook-id). Claims not yet attempted are left to their
+        leases."""
         self._stopping = True
+        self._ready.clear()
         if self._inflight:
             _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
             for task in pending:
@@ -114,33 +133,56 @@ class DeliveryService:
         if self._session is not None:
             await self._session.close()
 
+    def _ahead(self) -> int:
+        """How many claims the buffer may hold: what the slots get through in about
+        AHEAD_SECONDS at the recent POST latency, at most `concurrency`."""
+        concurrency = self.settings.concurrency
+        return min(concurrency, int(concurrency * AHEAD_SECONDS * 1000 / (self._latency_ms + 1)))
+
     async def _round(self) -> float | None:
-        """Claim due deliveries into the free slots and start an attempt for each;
-        returns the seconds until the next one falls due (None: nothing pending)."""
+        """Claim due deliveries for the free slots and the buffer, and start an attempt
+        in each free slot; returns the seconds until the next one falls due (None:
+        nothing pending, or more is due and the slots will ask for it)."""
         if self._stopping:
             return None
-        free = self.settings.concurrency - self._posting
-        # Claim in batches: wait until a quarter of the slots are free (or all work is
-        # done) rather than paying one claim transaction per finished attempt.
-        if not (free >= self._claim_batch or (free > 0 and not self._posting)):
+        ahead = self._ahead()
+        want = self.settings.concurrency - self._posting + ahead - len(self._ready)
+        # Claim in batches: once the buffer is (nearly) empty, and a quarter of the slots
+        # and the buffer can be filled (or nothing is in flight), rather than paying one
+        # claim transaction per finished attempt.
+        batch = max(1, (self.settings.concurrency + ahead) // 4)
+        if len(self._ready) > ahead // 4 or not (want >= batch or (want > 0 and not self._posting)):
+            self._more_due = True  # not looked: the slots ask again as they free up
             return None
-        claims = await self.store.claim_deliveries(free, self.clock(), self.lease_ms)
+        now = self.clock()
+        claims = await self.store.claim_deliveries(want, now, self.lease_ms)
         jobs = await self.store.get_jobs([c.delivery.job_id for c in claims])
-        for claim in claims:
-            self._posting += 1
-            task = asyncio.create_task(self._attempt(claim, jobs.get(claim.delivery.job_id)))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
-        if len(claims) >= free:
+        self._ready.extend((c, jobs.get(c.delivery.job_id), now) for c in claims)
+        self._start_attempts()
+        self._more_due = len(claims) >= want
+        if self._more_due:
             return None
         due = await self.store.next_delivery_due()
         return None if due is None else max(0.0, (due - self.clock()) / 1000)
+
+    def _start_attempts(self) -> None:
+        """Start an attempt in each free slot, from the buffer."""
+        while self._posting < self.settings.concurrency and self._ready and not self._stopping:
+            claim, job, claimed_at = self._ready.popleft()
+            waited = self.clock() - claimed_at
+            if waited > STALE_MS:
+                log.info("webhook_claim_left_to_its_lease", delivery_id=claim.delivery.id,
+                         webhook_id=claim.delivery.webhook_id, waited_ms=waited)  # fmt: skip
+                continue
+            self._posting += 1
+            task = asyncio.create_task(self._attempt(claim, job))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook_attempt_crashed", exc_info=task.exception())
-        self.notify()
 
     async def _org_secrets(self, org_id: str, now: int) -> list[str]:
         """The org's current secret, and the previous one during the rotation overlap."""
@@ -160,7 +202,9 @@ class DeliveryService:
 
     def _slot_freed(self) -> None:
         self._posting -= 1
-        self.notify()
+        self._start_attempts()
+        if self._more_due and len(self._ready) <= self._ahead() // 4:
+            self.notify()  # the loop claims more
 
     async def _attempt(self, claim: DeliveryClaim, job: Job | None) -> None:
         try:
@@ -177,6 +221,7 @@ class DeliveryService:
             t0 = time.perf_counter()
             outcome, excerpt = await self._post(d.url, body, headers)
             latency = int((time.perf_counter() - t0) * 1000)
+            self._latency_ms += (latency - self._latency_ms) / 8
         finally:
             self._slot_freed()
         await self._record(claim, started, outcome, excerpt, latency)
@@ -214,6 +259,8 @@ class DeliveryService:
         )  # fmt: skip
         if not recorded:
             log.warning("webhook_attempt_not_recorded", reason="lease lost", **fields)
+        elif next_at is not None:
+            self.notify()  # the loop's next wake-up may now be sooner
 
     async def _give_up_shortened(self, claim: DeliveryClaim) -> None:
         """The schedule was shortened (across a restart) below the attempts this delivery

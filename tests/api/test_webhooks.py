@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from nexio_lite.models import now_ms
 from nexio_lite.store.sqlite import SqliteStore
+from nexio_lite.webhooks import sender
 
 from .conftest import SEED_BODY, World, WorldFactory
 from .receiver import Receiver
@@ -139,6 +140,31 @@ async def test_slow_receiver_does_not_hold_up_a_fast_one(
     delivery = await _settled(world, fast_id, 1)
     assert delivery["status"] == "delivered"
     assert receiver.at("/slow")[0].at < receiver.at("/fast")[0].at
+
+
+@pytest.mark.parametrize("stale", [False, True])
+async def test_a_claim_waiting_for_a_slot_goes_next_or_is_left_to_its_lease(
+    make_world: WorldFactory, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, stale: bool
+) -> None:
+    """One slot, held 1 s by a slow receiver; the next delivery waits in the buffer. It
+    goes out as soon as the slot is free, unless it waited longer than STALE_MS: then it
+    is not attempted, and is sent once its lease (timeout + margin) ran out, with the
+    same webhook-id, once."""
+    monkeypatch.setattr(sender, "LEASE_MARGIN_MS", 500)  # lease: 1.5 + 0.5 s
+    if stale:
+        monkeypatch.setattr(sender, "STALE_MS", 250)
+    world = await make_world(webhooks=dict(FAST, concurrency=1, timeout_seconds=1.5))
+    await _submit(world, receiver.on("/slow", (200, 1.0, {})))
+    await receiver.wait_for(1, "/slow")
+    eval_id = await _submit(world, receiver.on("/next", 200))
+    await receiver.wait_for(1, "/next", timeout=5)
+    delivery = await _settled(world, eval_id, 1)
+    assert delivery["status"] == "delivered"
+    (slow,) = receiver.at("/slow")
+    (sent,) = receiver.at("/next")
+    assert sent.headers["webhook-id"] == delivery["webhook_id"]
+    gap = sent.at - slow.at  # the slot is free again ~1.0 s after the slow one arrived
+    assert (gap > 1.6) if stale else (0.9 < gap < 1.4), gap
 
 
 async def test_both_secrets_sign_during_a_rotation(
