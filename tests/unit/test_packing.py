@@ -20,3 +20,14 @@ def test_candidates_stored_by_an_earlier_version_still_read() -> None:
     data = b'[{"rank":1}]'
     assert packing.unpack(zlib.compress(data, 1)) == data
     assert packing.unpack(zlib.compress(data, 9)) == data
+
+
+def test_unpack_from_several_threads_at_once() -> None:
+    """Each thread has its own decompression context (one is not thread-safe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    datas = [b'[{"rank":%d,"carrier_id":"c-%d"}]' % (i, i) * (200 + i) for i in range(16)]
+    blobs = [packing.pack(d) for d in datas]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(20):
+            assert list(pool.map(packing.unpack, blobs)) == datas
