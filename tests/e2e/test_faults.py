@@ -116,6 +116,12 @@ async def test_a_full_disk_answers_503_and_every_accepted_job_completes_once_spa
         async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
             resp = await _submit(http, server.url, 0)
             assert resp.status == 202
+            # Its scoring process has prepared the pool: the burst below runs while the
+            # disk is full (on a slow machine the preparation alone outlasted the episode).
+            async with http.get(
+                f"{server.url}/api/v1/jobs/{(await resp.json())['eval_id']}?wait=30"
+            ) as r:
+                assert (await r.json())["status"] == "completed"
             # Once idle, the WAL is emptied: from then on every write needs new space.
             for _ in range(100):
                 if wal.exists() and wal.stat().st_size == 0:
@@ -147,6 +153,11 @@ async def test_a_full_disk_answers_503_and_every_accepted_job_completes_once_spa
             status, ready = await _readyz(http, server.url)
             assert status == 503, ready
             assert "full" in ready["checks"]["database"]["error"]
+            # A finished job's result could not be stored: it waits in memory, retried.
+            for _ in range(200):
+                if server.events("write_waiting") or server.events("loop_failed"):
+                    break
+                await asyncio.sleep(0.05)
 
             filler.unlink()
             await _until_ready(http, server.url, timeout=20)
