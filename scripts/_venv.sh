@@ -21,3 +21,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     -e ".${extras:+[$extras]}" 2> >(grep -v "^WARNING: Location" >&2)
   touch "$stamp"
 fi
+# Compile the project's modules once: where PYTHONDONTWRITEBYTECODE is set, every process
+# the service starts (its scoring processes, each CLI command) would compile them again.
+.venv/bin/python -m compileall -q -j 0 nexio_lite >/dev/null 2>&1 || true
