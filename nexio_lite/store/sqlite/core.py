@@ -127,7 +127,8 @@ def _apply(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
 
 
 def _rollback_now(conn: sqlite3.Connection) -> None:
-    """`_rollback` in the connection's thread."""
+    """End any open transaction; a ROLLBACK that fails (SQLite may already have rolled
+    back after a full disk or an I/O error) is ignored. In the connection's thread."""
     if conn.in_transaction:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
@@ -144,11 +145,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
-    """End any open transaction; a ROLLBACK that fails (SQLite may already have rolled
-    back after a full disk or an I/O error) is ignored."""
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            await conn.execute("ROLLBACK")
+    """`_rollback_now`, from the event loop."""
+    await in_thread(conn, _rollback_now)
 
 
 class _Writer:
