@@ -34,7 +34,7 @@ def new_secret() -> str:
 
 def new_webhook_id() -> str:
     """A fresh message id: `msg_` + 24 random base62 characters (`random_id`: unbiased,
-    from the CSPRNG's bytes drawn in bulk; the outbox's webhook-ids are made the same way)."""
+    from the CSPRNG's bytes drawn in bulk). Both stores give each new delivery one."""
     return random_id(WEBHOOK_ID_PREFIX, WEBHOOK_ID_LENGTH)
 
 

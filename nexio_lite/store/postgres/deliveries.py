@@ -20,6 +20,7 @@ from nexio_lite.store.rows import (
     attempt_from_row,
     delivery_from_row,
 )
+from nexio_lite.webhooks.signing import new_webhook_id
 
 INSERT_DELIVERIES = (
     "INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, created_at, "
@@ -60,7 +61,7 @@ async def insert_deliveries(c: Conn, new: list[NewDelivery]) -> list[Delivery]:
         return []
     columns: list[list[object]] = [[], [], [], [], [], [], []]
     for job_id, org_id, url, now, due in new:
-        row = (random_id("dlv_"), job_id, org_id, random_id("msg_", 24), url, now, due)
+        row = (random_id("dlv_"), job_id, org_id, new_webhook_id(), url, now, due)
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     cur = await c.execute(INSERT_DELIVERIES, columns)

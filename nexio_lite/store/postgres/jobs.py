@@ -22,6 +22,7 @@ from nexio_lite.store.postgres.core import NO_FLUSH, Conn, PostgresBase, Stateme
 from nexio_lite.store.postgres.deliveries import NewDelivery, insert_deliveries
 from nexio_lite.store.rows import JOB_COLUMNS, job_from_row
 from nexio_lite.store.shared import attempts_exhausted_error, queue_stats_from
+from nexio_lite.webhooks.signing import new_webhook_id
 
 EnqueueItem = tuple[NewJob, tuple[str, str] | None]
 # (claim, result, stages, candidates, now, deliver_at)
@@ -131,7 +132,7 @@ def _complete_jobs(items: list[CompleteItem]) -> Statement:
     rows = []
     for claim, result, stages, cands, now, deliver_at in items:
         job = claim.job
-        delivery = (random_id("dlv_"), random_id("msg_", 24)) if job.webhook_url else (None, None)
+        delivery = (random_id("dlv_"), new_webhook_id()) if job.webhook_url else (None, None)
         rows.append((job.id, claim.token, result, stages, cands, now, deliver_at, *delivery))
     return Statement(COMPLETE_JOBS_DELIVERING, _columns(rows, 9), prepare=False)
 

@@ -22,6 +22,7 @@ from nexio_lite.store.sqlite.core import (
     _fetchall,
     _held,
 )
+from nexio_lite.webhooks.signing import new_webhook_id
 
 
 def _record_attempts(
@@ -53,7 +54,7 @@ def _insert_delivery(
     c.execute(
         "INSERT INTO deliveries (id, job_id, org_id, webhook_id, url, status, created_at, "
         "updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (delivery_id, job_id, org_id, random_id("msg_", 24), url, now, now, due),
+        (delivery_id, job_id, org_id, new_webhook_id(), url, now, now, due),
     )
     return delivery_id
 
