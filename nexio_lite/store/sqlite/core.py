@@ -74,14 +74,13 @@ def _fetchall(c: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> li
 
 
 def _held(c: sqlite3.Connection, table: str, pairs: list[tuple[str, str]]) -> set[str]:
-    """The ids among (id, token) pairs whose row still carries that claim token."""
-    values = ",".join("(?, ?)" for _ in pairs)
-    rows = _fetchall(
-        c,
-        f"SELECT id FROM {table} WHERE (id, claim_token) IN (VALUES {values})",
-        [x for pair in pairs for x in pair],
-    )
-    return {r[0] for r in rows}
+    """The ids among (id, token) pairs whose row still carries that claim token. Looked
+    up by id (its unique index) and the token compared here: SQLite answers a row-value
+    `(id, claim_token) IN (VALUES ...)` by scanning the whole table."""
+    wanted = dict(pairs)
+    marks = ",".join("?" * len(wanted))
+    rows = _fetchall(c, f"SELECT id, claim_token FROM {table} WHERE id IN ({marks})", wanted)
+    return {row_id for row_id, token in rows if wanted[row_id] == token}
 
 
 async def in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
