@@ -949,6 +949,21 @@ async def webhooks_phase(quick: bool) -> dict[str, Any]:
     }
 
 
+async def submit_phase(quick: bool) -> dict[str, Any]:
+    """Submit beside the group-commit ceiling, A B A B A B; the target is the median
+    pairwise ratio."""
+    runs, secs, ceiling_secs = (1, 2.0, 2.0) if quick else (3, 10.0, 6.0)
+    pairs = [
+        (await bench_submit(secs, 1), await refs.ceiling_group_commit(ceiling_secs))
+        for _ in range(runs)
+    ]
+    return {
+        "submit": _median_dicts([a for a, _ in pairs]),
+        "ceiling_group_commit": _median_dicts([b for _, b in pairs]),
+        "ratio_submit_to_group_commit": _median([a["rps"] / b["rps"] for a, b in pairs]),
+    }
+
+
 async def huey_phase(quick: bool) -> dict[str, Any]:
     """`--only huey`: end to end beside huey-SQLite (NORMAL), A B A B A B, as the full run
     pairs them; the target is the median pairwise ratio."""
@@ -971,7 +986,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.postgres:
         require_postgres()
     runs = 1 if quick else 3
-    secs = 2.0 if quick else 10.0
     r: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -986,13 +1000,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # Each compared pair runs in turn, A B A B A B, and the target uses the median of
     # the pairwise ratios: the machine's speed drifts more than these ratios do.
     ceiling_secs = 2.0 if quick else 6.0
-    pairs = [
-        (await bench_submit(secs, 1), await refs.ceiling_group_commit(ceiling_secs))
-        for _ in range(runs)
-    ]
-    r["submit"] = _median_dicts([a for a, _ in pairs])
-    r["ceiling_group_commit"] = _median_dicts([b for _, b in pairs])
-    r["ratio_submit_to_group_commit"] = _median([a["rps"] / b["rps"] for a, b in pairs])
+    r.update(await submit_phase(quick))
     r["ceiling_insert"] = await _median_of(lambda: refs.ceiling_insert(ceiling_secs), runs)
     n, huey_n = (200, 100) if quick else (1500, 800)
     e2e_runs, huey_runs, ceiling_runs = [], [], []
@@ -1041,6 +1049,7 @@ async def only(names: list[str], quick: bool) -> dict[str, Any]:
         "idle": bench_idle,
         "ceiling": lambda: ceiling_phase(quick),
         "huey": lambda: huey_phase(quick),
+        "submit": lambda: submit_phase(quick),
         "webhooks": lambda: webhooks_phase(quick),
         "metrics": lambda: bench_metrics(quick),
         "screen": lambda: _screen(quick),
