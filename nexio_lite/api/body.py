@@ -73,8 +73,11 @@ async def _read_body(request: web.Request, max_bytes: int) -> bytes:
         raise too_large
     timeout = services(request).settings.server.body_timeout_seconds
     try:
-        async with asyncio.timeout(timeout):
+        if request.content.is_eof():  # all of it arrived with the headers: no wait, no timer
             raw = await request.read()
+        else:
+            async with asyncio.timeout(timeout):
+                raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
     except TimeoutError:
