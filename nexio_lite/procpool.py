@@ -120,14 +120,25 @@ def _answer(data: bytes) -> bytes:
 # ---- the parent's side ---------------------------------------------------------------
 
 
-async def _exchange(sock: socket.socket, data: bytes) -> tuple[Any, ...]:
-    """Send one call to a child and read its answer, framed as `Connection.send_bytes`
-    frames them (the child reads and writes with its `Connection`). EOFError or OSError
-    means the child is gone."""
-    loop = asyncio.get_running_loop()
+def _frame(data: bytes) -> bytes:
+    """`data` framed as `Connection.send_bytes` frames it (the child reads and writes
+    with its `Connection`), in one piece: each write costs the child a wake-up."""
     n = len(data)
     head = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
-    await loop.sock_sendall(sock, head + data)  # one write: each costs a wake-up
+    return head + data
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(ScoringTimeout("no scoring process was free before the deadline"))
+
+
+async def _exchange(sock: socket.socket, frame: bytes, sent: int = 0) -> tuple[Any, ...]:
+    """Send the rest of one call's `frame` (its first `sent` bytes are sent) and read the
+    child's answer. EOFError or OSError means the child is gone."""
+    loop = asyncio.get_running_loop()
+    if sent < len(frame):
+        await loop.sock_sendall(sock, memoryview(frame)[sent:])
     (size,) = struct.unpack("!i", await _read(sock, 4))
     if size == -1:
         (size,) = struct.unpack("!Q", await _read(sock, 8))
@@ -328,15 +339,17 @@ class ProcPool:
         waiter = _Waiter(slot, loop.create_future())
         self._waiters.append(waiter)
         self._dispatch()
+        # The future itself is awaited (asyncio.wait would add a loop iteration between
+        # a child freeing and this call getting it); the deadline ends it with
+        # ScoringTimeout, and `_dispatch` skips a waiter whose future is done.
+        timer = loop.call_at(deadline, _expire, waiter.future)
         try:
-            await asyncio.wait((waiter.future,), timeout=max(0.0, deadline - loop.time()))
-        except asyncio.CancelledError:
+            return await waiter.future
+        except BaseException:
             self._abandon(waiter)
             raise
-        if waiter.future.done():
-            return waiter.future.result()
-        self._abandon(waiter)
-        raise ScoringTimeout("no scoring process was free before the deadline")
+        finally:
+            timer.cancel()
 
     def _abandon(self, waiter: _Waiter) -> None:
         with contextlib.suppress(ValueError):
@@ -417,10 +430,18 @@ class ProcPool:
     async def _run(self, child: _Child, data: bytes, deadline: float) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        exchange = loop.create_task(_exchange(child.sock, data), name=f"scoring-{child.slot}")
+        frame = _frame(data)
+        try:  # at once: the task's first step would come a loop iteration later
+            sent = child.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the child is gone: the exchange's own send says so
+            sent = 0
+        exchange = loop.create_task(self._converse(child, frame, sent),
+                                    name=f"scoring-{child.slot}")  # fmt: skip
         child.exchange = exchange
         exchange.add_done_callback(functools.partial(self._exchanged, child))
-        # Cancelling the caller leaves the exchange running: `_exchanged` frees the child.
+        # Cancelling the caller leaves the exchange running: it frees the child itself.
         await asyncio.wait((exchange,), timeout=max(0.0, deadline - loop.time()))
         if self._closed and (not exchange.done() or exchange.exception() is not None):
             raise PoolClosed("the scoring pool was closed during the call")
@@ -434,10 +455,26 @@ class ProcPool:
             raise ScoringProcessDied("the scoring process died during the call") from error
         return exchange.result()
 
+    async def _converse(self, child: _Child, frame: bytes, sent: int) -> tuple[Any, ...]:
+        """The rest of the call's frame sent, its answer read; then the child is handed to
+        the next call in this same step (`_exchanged`, the done callback, would run a
+        loop iteration later: on the path of every call while calls wait)."""
+        reply = await _exchange(child.sock, frame, sent)
+        if child.exchange is asyncio.current_task():
+            child.exchange = None
+            if child.retired:
+                self._dispose(child)
+            else:
+                self._release(child)
+        return reply
+
     def _exchanged(self, child: _Child, exchange: asyncio.Future[tuple[Any, ...]]) -> None:
-        """The call is done with the child's pipe: free, replace or dispose of it."""
-        child.exchange = None
+        """The call is done with the child's pipe: free, replace or dispose of it (unless
+        `_converse` already did)."""
         error = _exception(exchange)  # retrieved here even when the caller is gone
+        if child.exchange is not exchange:
+            return
+        child.exchange = None
         if child.retired:
             self._dispose(child)
             return
