@@ -154,6 +154,24 @@ async def test_completion_is_accepted_only_with_the_current_token(store: Store) 
     assert job.claim_token is None
 
 
+async def test_stale_and_current_completions_at_once_keep_the_current(store: Store) -> None:
+    # The stale claim's completion and the current one arrive together (one batch on
+    # SQLite's writer): the claim check compares each pair, not just the job id.
+    await _org(store)
+    await store.enqueue(_job(1))
+    (stale,) = await store.claim(1, 1_000, NOW)
+    await store.reap(NOW + 2_000, max_attempts=3, deliver_at=NOW + 2_000)
+    (current,) = await store.claim(1, 1_000, NOW + 2_001)
+    accepted = await asyncio.gather(
+        store.complete(current, '{"x":2}', None, NOW + 2_002, NOW + 2_002),
+        store.complete(stale, '{"x":1}', None, NOW + 2_002, NOW + 2_002),
+    )
+    assert accepted == [True, False]
+    job = await store.get_job("acme", current.job.id)
+    assert job is not None
+    assert (job.status, job.result) == (JobStatus.COMPLETED, '{"x":2}')
+
+
 async def test_renew_extends_only_leases_still_held(store: Store) -> None:
     await _org(store)
     await store.enqueue(_job(1))

@@ -73,14 +73,14 @@ def _fetchall(c: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> li
     return c.execute(sql, tuple(params)).fetchall()
 
 
-def _held(c: sqlite3.Connection, table: str, pairs: list[tuple[str, str]]) -> set[str]:
-    """The ids among (id, token) pairs whose row still carries that claim token. Looked
-    up by id (its unique index) and the token compared here: SQLite answers a row-value
+def _held(c: sqlite3.Connection, table: str, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (id, token) pairs whose row still carries that claim token. Looked up by id
+    (its unique index) and the pairs compared here: SQLite answers a row-value
     `(id, claim_token) IN (VALUES ...)` by scanning the whole table."""
-    wanted = dict(pairs)
-    marks = ",".join("?" * len(wanted))
-    rows = _fetchall(c, f"SELECT id, claim_token FROM {table} WHERE id IN ({marks})", wanted)
-    return {row_id for row_id, token in rows if wanted[row_id] == token}
+    ids = {row_id for row_id, _ in pairs}
+    marks = ",".join("?" * len(ids))
+    rows = _fetchall(c, f"SELECT id, claim_token FROM {table} WHERE id IN ({marks})", ids)
+    return {(row_id, token) for row_id, token in rows} & set(pairs)
 
 
 async def in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:

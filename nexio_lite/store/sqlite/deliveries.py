@@ -30,7 +30,7 @@ def _record_attempts(
     items: list[tuple[DeliveryClaim, DeliveryAttempt, DeliveryStatus, int | None]],
 ) -> list[bool]:
     held = _held(c, "deliveries", [(claim.delivery.id, claim.token) for claim, *_ in items])
-    kept = [item for item in items if item[0].delivery.id in held]
+    kept = [item for item in items if (item[0].delivery.id, item[0].token) in held]
     c.executemany(
         "UPDATE deliveries SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
         "lease_until=NULL, claim_token=NULL WHERE id=?",
@@ -43,7 +43,7 @@ def _record_attempts(
         [(claim.delivery.id, a.number, a.at, a.status_code, a.error, a.latency_ms,
           a.response_excerpt) for claim, a, _, _ in kept],
     )  # fmt: skip
-    return [item[0].delivery.id in held for item in items]
+    return [(item[0].delivery.id, item[0].token) in held for item in items]
 
 
 def _insert_delivery(

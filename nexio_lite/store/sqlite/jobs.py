@@ -49,7 +49,7 @@ def _complete_jobs(
     """Complete the claimed jobs whose token still matches, and queue the delivery of
     those with a webhook URL, in the caller's transaction."""
     held = _held(c, "jobs", [(claim.job.id, claim.token) for claim, *_ in items])
-    kept = [item for item in items if item[0].job.id in held]
+    kept = [item for item in items if (item[0].job.id, item[0].token) in held]
     c.executemany(
         "UPDATE jobs SET status='completed', result=?, stages=?, candidates=?, completed_at=?, "
         "updated_at=?, lease_until=NULL, claim_token=NULL WHERE id=? AND status='processing'",
@@ -60,7 +60,7 @@ def _complete_jobs(
         job, url = claim.job, claim.job.webhook_url
         if url:
             _insert_delivery(c, job.id, job.org_id, url, now, deliver_at)
-    return [item[0].job.id in held for item in items]
+    return [(item[0].job.id, item[0].token) in held for item in items]
 
 
 class JobsMixin(SqliteBase):
