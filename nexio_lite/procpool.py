@@ -433,9 +433,7 @@ class ProcPool:
         frame = _frame(data)
         try:  # at once: the task's first step would come a loop iteration later
             sent = child.sock.send(frame)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:  # the child is gone: the exchange's own send says so
+        except OSError:  # the pipe is full, or the child is gone: the exchange's send says
             sent = 0
         exchange = loop.create_task(self._converse(child, frame, sent),
                                     name=f"scoring-{child.slot}")  # fmt: skip
