@@ -43,6 +43,7 @@ from nexio_lite.verticals.carriers.pool import (
     serialize_jsonl,
 )
 from nexio_lite.verticals.carriers.schema import Carrier
+from nexio_lite.verticals.carriers.stored import pack_stored_pool
 from nexio_lite.verticals.screen import (
     MODEL_RULEBOOK_ID,
     Rulebook,
@@ -158,7 +159,7 @@ class Admin:
             return current
         return await self.store.add_pool_version(
             org_id, pool_id, generator=generator, size=len(carriers), as_of=as_of.isoformat(),
-            sha256=sha, data=data, now=now_ms(),
+            sha256=sha, blob=pack_stored_pool(data), now=now_ms(),
         )  # fmt: skip
 
     async def import_pool_file(

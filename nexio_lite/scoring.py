@@ -57,7 +57,7 @@ class PoolNotLoaded(Exception):
 
 def _pool(pool: PoolVersion, blob: bytes | None) -> PreparedPool:
     """The prepared pool version, from this process's cache, or prepared from `blob`
-    (its canonical JSONL, zlib-compressed, as the store keeps it)."""
+    (as the store keeps it: `stored.pack_stored_pool`)."""
     key = (pool.org_id, pool.pool_id, pool.version)
     found = _prepared.get(key)
     if found is not None:

@@ -44,8 +44,8 @@ class Store(Protocol):
         ...
 
     async def pool_blob(self, org_id: str, pool_id: str, version: int) -> bytes | None:
-        """One pool version's canonical JSONL, zlib-compressed as stored (what the server
-        sends a scoring process that has not prepared it yet), or None."""
+        """One pool version's data as stored, the `blob` given to `add_pool_version` (what
+        the server sends a scoring process that has not prepared it yet), or None."""
         ...
 
     def subscribe(self, topic: str, callback: Callable[[list[str]], None]) -> None:
@@ -107,10 +107,11 @@ class Store(Protocol):
         size: int,
         as_of: str,
         sha256: str,
-        data: bytes,
+        blob: bytes,
         now: int,
     ) -> PoolVersion:
-        """Store a new immutable version (numbered from 1) and make it current."""
+        """Store a new immutable version (numbered from 1) and make it current. `blob` is
+        its data as the vertical packs it (`stored.pack_stored_pool`), kept as given."""
         ...
 
     async def current_pool(self, org_id: str, pool_id: str) -> PoolVersion | None: ...

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import zlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,17 @@ from nexio_lite.verticals.carriers.prepared import PreparedPool, prepare_pool
 from nexio_lite.verticals.carriers.schema import Carrier, PoolMeta
 from nexio_lite.verticals.carriers.stored import load_stored_pool, read_stored_pool
 
+Encode = Callable[[bytes], bytes]
+ENCODINGS: dict[str, Encode] = {
+    "columns": stored.pack_stored_pool,  # as the store keeps a version now
+    "jsonl": lambda data: zlib.compress(data, 6),  # as it kept one before (still read)
+}
 
-def blob_of(data: bytes) -> bytes:
-    return zlib.compress(data, 6)  # as the store keeps a version's JSONL
+
+@pytest.fixture(params=list(ENCODINGS))
+def blob_of(request: pytest.FixtureRequest) -> Encode:
+    """A version's JSONL as the store keeps it, in each form a store may hold."""
+    return ENCODINGS[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +70,7 @@ def canonical(rows: list[dict[str, Any]]) -> bytes:
 @pytest.mark.usefixtures("fast_only")
 @pytest.mark.parametrize("which", ["demo", "big"])
 def test_stored_pools_read_as_the_full_reader_reads_them(
-    which: str, request: pytest.FixtureRequest
+    which: str, request: pytest.FixtureRequest, blob_of: Encode
 ) -> None:
     carriers = request.getfixturevalue(which)
     data = serialize_jsonl(carriers)
@@ -83,7 +92,7 @@ def test_stored_pools_read_as_the_full_reader_reads_them(
 
 
 @pytest.mark.usefixtures("fast_only")
-def test_names_with_escapes_are_read_fast(rows: list[dict[str, Any]]) -> None:
+def test_names_with_escapes_are_read_fast(rows: list[dict[str, Any]], blob_of: Encode) -> None:
     names = ["Société Générale d'Assurance", 'The "Quoted" Mutual', "Back\\slash & Co", "Tab\tCo",
              "Emoji \U0001f600 Re", "Lone \ud800 Surrogate"]  # fmt: skip
     for row, name in zip(rows, names, strict=True):
@@ -94,7 +103,7 @@ def test_names_with_escapes_are_read_fast(rows: list[dict[str, Any]]) -> None:
     assert [c.name for c in load_stored_pool(blob_of(data))] == names
 
 
-def test_prepared_from_the_fields_is_the_same_pool(big: list[Carrier]) -> None:
+def test_prepared_from_the_fields_is_the_same_pool(big: list[Carrier], blob_of: Encode) -> None:
     carriers, fields = read_stored_pool(blob_of(serialize_jsonl(big)))
     meta = PoolMeta("p", "g", len(big), dt.date(2025, 6, 30), "x")
     assert_same_pool(prepare_pool(meta, carriers, fields), prepare_pool(meta, big))
@@ -233,7 +242,9 @@ def outcome(read: Callable[[], list[Carrier]]) -> Any:
 
 
 @pytest.mark.parametrize("name", list(SPOILED))
-def test_anything_else_gets_the_full_readers_answer(rows: list[dict[str, Any]], name: str) -> None:
+def test_anything_else_gets_the_full_readers_answer(
+    rows: list[dict[str, Any]], name: str, blob_of: Encode
+) -> None:
     data = SPOILED[name](rows)
     expected = outcome(lambda: parse_pool_file(data, "jsonl"))
     got = outcome(lambda: load_stored_pool(blob_of(data)))
@@ -246,10 +257,83 @@ def test_anything_else_gets_the_full_readers_answer(rows: list[dict[str, Any]], 
 
 
 def test_a_blob_that_is_not_a_zlib_stream_raises_as_before(demo: list[Carrier]) -> None:
-    blob = blob_of(serialize_jsonl(demo[:20]))
+    blob = zlib.compress(serialize_jsonl(demo[:20]), 6)
     for bad in (b"not zlib", blob[:-7], blob[: len(blob) // 2]):
         with pytest.raises(zlib.error):
             zlib.decompress(bad)
         with pytest.raises(zlib.error):
             load_stored_pool(bad)
     assert load_stored_pool(blob + b"trailing") == demo[:20]  # zlib.decompress ignores it too
+
+
+# --- the packed form ----------------------------------------------------------------------------
+
+
+def payload_of(blob: bytes) -> bytes:
+    assert blob.startswith(stored.COLUMNS_MAGIC)
+    return zlib.decompress(blob[len(stored.COLUMNS_MAGIC) :])
+
+
+def packed(payload: bytes) -> bytes:
+    return stored.COLUMNS_MAGIC + zlib.compress(payload)
+
+
+def test_canonical_jsonl_is_packed_and_anything_else_kept_as_it_is(
+    demo: list[Carrier], rows: list[dict[str, Any]]
+) -> None:
+    data = serialize_jsonl(demo)
+    size, layout = stored._layout(payload_of(stored.pack_stored_pool(data)))
+    assert size == len(demo)
+    assert stored._jsonl(layout) == data  # the texts give back the very bytes
+    for name in ("spaces", "a blank line", "no final newline", "invalid UTF-8", "empty"):
+        data = SPOILED[name](rows)
+        assert zlib.decompress(stored.pack_stored_pool(data)) == data, name
+
+
+@pytest.mark.parametrize("name", [n for n in SPOILED if n not in ("empty", "blank lines only")])
+def test_a_spoiled_pool_packed_gives_back_its_jsonl(rows: list[dict[str, Any]], name: str) -> None:
+    """What the full reader gets for a packed pool it must judge: the JSONL that was packed
+    (so its problems name the same lines)."""
+    data = SPOILED[name](rows)
+    blob = stored.pack_stored_pool(data)
+    if blob.startswith(stored.COLUMNS_MAGIC):
+        assert stored._jsonl(stored._layout(payload_of(blob))[1]) == data
+
+
+def test_packed_texts_out_of_their_form_go_to_the_full_reader(demo: list[Carrier]) -> None:
+    payload = payload_of(stored.pack_stored_pool(serialize_jsonl(demo[:50])))
+    spoils = [
+        (b'"status":"active"', b'"status" :"active'),  # a distinct text
+        (b"\ncar_00002\n", b"\ncar_0000\x01\n"),  # a column of texts
+        (b'"segment":"', b'"segment\xc3\xa9"'),  # not ASCII
+    ]
+    for old, new in spoils:
+        assert old in payload
+        assert len(old) == len(new)
+        spoiled = payload.replace(old, new, 1)
+        data = stored._jsonl(stored._layout(spoiled)[1])
+        got = outcome(partial(load_stored_pool, packed(spoiled)))
+        assert got == outcome(partial(parse_pool_file, data, "jsonl"))
+        assert got[0] == "PoolImportError"
+
+
+def test_a_damaged_packed_blob_is_refused(demo: list[Carrier]) -> None:
+    payload = payload_of(stored.pack_stored_pool(serialize_jsonl(demo[:50])))
+    head, _, body = payload.partition(b"\n")
+    parts = json.loads(head)["parts"]
+    numbers_at = len(head) + 1 + sum(n + 50 * w for n, w in parts[:4]) + parts[4][0]
+    for damaged in (
+        payload[:-1],  # cut short
+        payload + b"\0",  # more than laid out
+        b"{}\n" + body,
+        b"[1]\n" + body,
+        head.replace(b'"records":50', b'"records":51') + b"\n" + body,
+        head.replace(b'"records":50', b'"records":0') + b"\n" + body,
+        head.replace(b"0]", b"2]", 1) + b"\n" + body,  # a distinct column numbered
+        payload[:numbers_at] + b"\xff\xff" + payload[numbers_at + 2 :],  # beyond its texts
+        b"no header",
+    ):
+        with pytest.raises(PoolImportError, match="damaged"):
+            load_stored_pool(packed(damaged))
+    with pytest.raises(zlib.error):
+        load_stored_pool(stored.COLUMNS_MAGIC + b"not zlib")

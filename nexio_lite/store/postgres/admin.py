@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 from nexio_lite.errors import Conflict
 from nexio_lite.models import ApiKey, Org, PoolVersion
 from nexio_lite.store.postgres.core import Conn, PostgresBase, unstorable
@@ -102,12 +100,11 @@ class AdminMixin(PostgresBase):
         size: int,
         as_of: str,
         sha256: str,
-        data: bytes,
+        blob: bytes,
         now: int,
     ) -> PoolVersion:
         """A new immutable version, numbered max + 1 under the pool's advisory lock (two
         concurrent imports of one pool get versions n and n + 1, never the same)."""
-        blob = zlib.compress(data, 6)
 
         async def op(c: Conn) -> int:
             await c.execute(LOCK_POOL, (POOL_LOCK_CLASS, f"{org_id}/{pool_id}"))

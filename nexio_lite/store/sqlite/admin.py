@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from typing import Any
 
 from nexio_lite.errors import Conflict
@@ -113,11 +112,9 @@ class AdminMixin(SqliteBase):
         size: int,
         as_of: str,
         sha256: str,
-        data: bytes,
+        blob: bytes,
         now: int,
     ) -> PoolVersion:
-        blob = zlib.compress(data, 6)
-
         def op(c: sqlite3.Connection) -> int:
             rows = _fetchall(
                 c,
