@@ -1,8 +1,9 @@
 """A stored pool version read back in a scoring process: `read_stored_pool`.
 
-What is stored: the canonical JSONL that `Admin.add_pool` wrote (`serialize_jsonl` of
+What is stored: the canonical JSONL that `Admin.add_pool` made (`serialize_jsonl` of
 carriers the service had validated or generated: the §3 keys in order, compact, ASCII,
-a newline after each record), zlib-compressed. A scoring process reads a version before
+a newline after each record), taken apart into columns by `pack_stored_pool` (versions
+stored before that: the JSONL itself, zlib-compressed). A scoring process reads a version before
 its first job; `parse_pool_file` took 3.6 s for 99,999 carriers, nearly all of it per
 record and per field (a JSON object hook, a Python call per field check, the sharing of
 repeated values): right for a file a person gives, but that same work again, record by
