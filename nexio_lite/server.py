@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -95,6 +96,12 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         await runner.setup()  # opens the store and starts the workers: may raise
         if not stop.is_set():
             await web.SockSite(runner, sock).start()
+            # What the start made lives as long as the process (modules, the app, the
+            # store): frozen, no collection walks it again. The collections while 4,000
+            # queued jobs were scored took 33 ms, nearly all of it one full collection
+            # walking all of that; 2.5 ms frozen.
+            gc.collect()
+            gc.freeze()
             log.info("listening", url=f"http://{settings.server.host}:{settings.server.port}",
                      public_url=settings.base_url)  # fmt: skip
             await stop.wait()
