@@ -3,7 +3,9 @@
 WAL, `synchronous=NORMAL`, a busy timeout, one writer connection and one reader
 connection. Every write goes through one writer task that takes all the writes
 waiting at that moment and runs them in one `BEGIN IMMEDIATE` transaction (group
-commit, no waiting window): concurrent submits cost one commit, not one each.
+commit, no waiting window): concurrent submits cost one commit, not one each. The one
+exception: completions arriving in a steady stream wait up to 5 ms for one another
+(`_Writer._linger`).
 
 A write operation is a plain function of the `sqlite3.Connection`, and a whole
 transaction (BEGIN, the operations, COMMIT) runs as one call in the write connection's
@@ -48,6 +50,12 @@ JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # a restarted WAL is cut back to this size
 CHECKPOINT_BUSY_MS = 250  # how long a RESTART checkpoint waits for readers
 ANNOUNCE_OVERLAP_MS = 2000  # see announce_others
 REFUSAL_MEMORY_SECONDS = 5.0  # a refused write makes /readyz fail for this long
+# Completions arriving on average less than STREAM_GAP_SECONDS apart wait up to
+# LINGER_SECONDS for more to share their transaction, at most LINGER_BATCH in one
+# (`_Writer._linger`).
+LINGER_SECONDS = 0.005
+LINGER_BATCH = 16
+STREAM_GAP_SECONDS = 0.0015
 # A write: run in the write connection's thread, inside the writer's transaction.
 PlainOp = Callable[[sqlite3.Connection], Any]
 
@@ -60,6 +68,9 @@ class Batched:
 
     handler: Callable[[sqlite3.Connection, list[Any]], list[Any]]
     item: Any
+    # It may wait a moment for more of its kind (`_Writer._linger`): a write that only its
+    # own caller waits for, such as a completion.
+    linger: bool = False
 
 
 Op = PlainOp | Batched
@@ -165,6 +176,9 @@ class _Writer:
         self._closing = False
         self._checkpoints: list[tuple[str, asyncio.Future[Any]]] = []
         self.commits = 0
+        self.lingered = 0  # batches held back for more lingering writes
+        self._linger_last = float("-inf")
+        self._linger_gap = 4 * STREAM_GAP_SECONDS  # mean time between lingering writes
         # the last write refused for a passing reason (a full disk): when, and why
         self.last_refusal: tuple[float, str] | None = None
 
@@ -174,7 +188,13 @@ class _Writer:
     async def submit(self, op: Op) -> Any:
         if self._closing:
             raise StoreError("the store is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if isinstance(op, Batched) and op.linger:
+            now = loop.time()
+            gap = min(now - self._linger_last, 4 * STREAM_GAP_SECONDS)  # (a pause: one gap)
+            self._linger_gap += (gap - self._linger_gap) / 4
+            self._linger_last = now
         self._pending.append((op, fut))
         self._wake.set()
         return await fut
@@ -220,6 +240,7 @@ class _Writer:
                 if self._checkpoints:
                     await self._run_checkpoints()
                     continue
+                await self._linger()
                 batch, self._pending = self._pending, []
                 try:
                     await self._run_batch(batch)
@@ -232,6 +253,39 @@ class _Writer:
                     log.exception("sqlite_writer_error")
             if self._closing:
                 return
+
+    async def _linger(self) -> None:
+        """Hold a batch of lingering writes alone for up to LINGER_SECONDS, or until
+        LINGER_BATCH of them are in, while they arrive in a steady stream (on average
+        less than STREAM_GAP_SECONDS apart), so that several share a transaction;
+        any other write (a submit, a claim) ends the wait at once, as does a checkpoint
+        or closing. A lone completion, or a trickle of them, never waits.
+
+        Why: a transaction costs the event loop and the write thread about the same
+        whatever it carries (the hand-overs, BEGIN and COMMIT, the pages it rewrites), and
+        completions come one by one from the scoring processes, each just after the last
+        commit. Scoring a full queue, one completion per transaction took ~190 µs of the
+        write thread per job; with a 5 ms wait, ~130 µs, and the event loop ~40 µs less
+        (scripts/bench; docs/benchmarks.md)."""
+        if self._linger_gap >= STREAM_GAP_SECONDS:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        held = False
+        while (
+            len(self._pending) < LINGER_BATCH
+            and not (self._closing or self._checkpoints)
+            and all(isinstance(op, Batched) and op.linger for op, _ in self._pending)
+        ):
+            if not held:
+                held = True
+                self.lingered += 1
+            self._wake.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._wake.wait()
+            except TimeoutError:
+                break
 
     async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
         try:

@@ -136,9 +136,10 @@ class JobsMixin(SqliteBase):
         deliver_at: int,
         candidates: bytes | None = None,
     ) -> bool:
-        """Completions arriving together share three statements (see `_complete_jobs`)."""
+        """Completions arriving together share three statements (see `_complete_jobs`);
+        in a steady stream they wait a moment for one another (`core._Writer._linger`)."""
         item = (claim, result, stages, candidates, now, deliver_at)
-        done = bool(await self._write(Batched(_complete_jobs, item)))
+        done = bool(await self._write(Batched(_complete_jobs, item, linger=True)))
         if done:
             self.notifier.job_finished(claim.job)
         return done
