@@ -276,9 +276,13 @@ class WorkerPool:
         stopping = lambda: self._stopping  # noqa: E731
         if outcome is not None:
             result = outcome
+            # Other jobs in flight may finish at once: the store may let this completion
+            # wait a moment to share their transaction (never when it is the only one).
+            more = len(self._inflight) > 1
             accepted = await persist(
                 lambda: self.store.complete(
-                    claim, result.result, result.stages, now, deliver_at, result.candidates
+                    claim, result.result, result.stages, now, deliver_at, result.candidates,
+                    more_coming=more,
                 ),
                 "job_completed", stopping, job_id=job.id,
             )  # fmt: skip

@@ -184,9 +184,15 @@ class Store(Protocol):
         now: int,
         deliver_at: int,
         candidates: bytes | None = None,
+        *,
+        more_coming: bool = False,
     ) -> bool:
         """Mark completed with its result, only while the token matches. A job with a
-        webhook URL gets a pending delivery due at `deliver_at`, in the same transaction."""
+        webhook URL gets a pending delivery due at `deliver_at`, in the same transaction.
+        `more_coming`: the caller has other jobs in flight whose completions may follow
+        at once; the store may then hold this one a moment to share their transaction
+        (SQLite: `sqlite/core._Writer._linger`). Never set it for a completion that the
+        next one waits on."""
         ...
 
     async def fail(self, claim: Claim, error: str, now: int, deliver_at: int) -> bool:

@@ -171,3 +171,25 @@ async def test_scorer_replaces_a_process_pool_whose_process_died(
         assert await scorer._call(functools.partial(sum, [1, 2])) == 3
     finally:
         scorer.close()
+
+
+async def test_a_worker_with_one_job_in_flight_never_holds_its_completion(
+    store: SqliteStore, sup: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One slot, instant jobs: each completion is the only one in flight, and the next
+    job waits on it, so the store must not hold it back for others (`more_coming`)."""
+    from nexio_lite.store.sqlite import core
+
+    monkeypatch.setattr(core, "LINGER_SECONDS", 30.0)
+
+    async def instant(job: Job) -> Outcome:
+        return Outcome(result="{}")
+
+    ids = await _enqueue(store, 20)
+    pool = WorkerPool(store, {"test": instant}, _settings(concurrency=1))
+    await pool.start(sup)
+    for job_id in ids:
+        await _until(store, job_id, JobStatus.COMPLETED)
+    assert store._writer is not None
+    assert store._writer.lingered == 0
+    await _stop(pool, sup, 1)

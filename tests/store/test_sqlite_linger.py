@@ -39,12 +39,15 @@ async def _claims(store: SqliteStore, n: int, start: int = 0) -> list[Claim]:
     return claims
 
 
-async def _stream(store: SqliteStore, claims: list[Claim], gap_s: float) -> list[bool]:
-    """Complete the claims one after another, `gap_s` apart, without waiting for each."""
+async def _stream(
+    store: SqliteStore, claims: list[Claim], gap_s: float, more_coming: bool = True
+) -> list[bool]:
+    """Complete the claims one after another, `gap_s` apart, without waiting for each
+    (marked `more_coming`, as a worker with other jobs in flight marks them)."""
 
     async def one(i: int, claim: Claim) -> bool:
         await asyncio.sleep(i * gap_s)
-        return await store.complete(claim, "{}", None, NOW + 1, NOW + 1)
+        return await store.complete(claim, "{}", None, NOW + 1, NOW + 1, more_coming=more_coming)
 
     return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(claims))))
 
@@ -93,3 +96,13 @@ async def test_any_other_write_ends_the_wait(
                                request="{}", created_at=NOW))  # fmt: skip
     assert all(await streaming)
     assert time.monotonic() - t < 10  # the submit ended the 30 s wait
+
+
+async def test_completions_not_marked_more_coming_never_wait(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A completion that the next one may wait on (its worker has nothing else in flight)."""
+    monkeypatch.setattr(core, "LINGER_SECONDS", 30.0)
+    claims = await _claims(store, 16)
+    assert all(await _stream(store, claims, 0.0005, more_coming=False))
+    assert _writer(store).lingered == 0

@@ -221,9 +221,11 @@ class JobsMixin(PostgresBase):
         now: int,
         deliver_at: int,
         candidates: bytes | None = None,
+        *,
+        more_coming: bool = False,
     ) -> bool:
         """Completions arriving together share one transaction with each other and with
-        submissions (`_write_jobs`)."""
+        submissions (`_write_jobs`); `more_coming` changes nothing here."""
         item = (claim, result, stages, candidates, now, deliver_at)
         done = bool(await self._job_writes.submit(("complete", item)))  # None: enqueues
         if done:

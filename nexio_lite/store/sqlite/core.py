@@ -259,14 +259,16 @@ class _Writer:
         LINGER_BATCH of them are in, while they arrive in a steady stream (on average
         less than STREAM_GAP_SECONDS apart), so that several share a transaction;
         any other write (a submit, a claim) ends the wait at once, as does a checkpoint
-        or closing. A lone completion, or a trickle of them, never waits.
+        or closing. A lone completion, or a trickle of them, never waits; nor does one
+        that its caller did not mark as lingering (a completion is marked only while its
+        worker has other jobs in flight: a next completion that waits on this one would
+        find it held for the whole wait).
 
         Why: a transaction costs the event loop and the write thread about the same
         whatever it carries (the hand-overs, BEGIN and COMMIT, the pages it rewrites), and
         completions come one by one from the scoring processes, each just after the last
-        commit. Scoring a full queue, one completion per transaction took ~190 µs of the
-        write thread per job; with a 5 ms wait, ~130 µs, and the event loop ~40 µs less
-        (scripts/bench; docs/benchmarks.md)."""
+        commit. Scoring a full queue of 4,000 jobs, the write thread's CPU per job went
+        from 206-240 µs to 135-162 µs (docs/benchmarks.md, "Completions in a stream")."""
         if self._linger_gap >= STREAM_GAP_SECONDS:
             return
         loop = asyncio.get_running_loop()

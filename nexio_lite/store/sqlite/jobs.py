@@ -135,11 +135,14 @@ class JobsMixin(SqliteBase):
         now: int,
         deliver_at: int,
         candidates: bytes | None = None,
+        *,
+        more_coming: bool = False,
     ) -> bool:
         """Completions arriving together share three statements (see `_complete_jobs`);
-        in a steady stream they wait a moment for one another (`core._Writer._linger`)."""
+        in a steady stream, those with `more_coming` wait a moment for one another
+        (`core._Writer._linger`)."""
         item = (claim, result, stages, candidates, now, deliver_at)
-        done = bool(await self._write(Batched(_complete_jobs, item, linger=True)))
+        done = bool(await self._write(Batched(_complete_jobs, item, linger=more_coming)))
         if done:
             self.notifier.job_finished(claim.job)
         return done
