@@ -467,8 +467,9 @@ class ProcPool:
         return reply
 
     def _exchanged(self, child: _Child, exchange: asyncio.Future[tuple[Any, ...]]) -> None:
-        """The call is done with the child's pipe: free, replace or dispose of it (unless
-        `_converse` already did)."""
+        """The call is done with the child's pipe. An exchange that got its answer has
+        freed the child itself (`_converse`); one that failed or was cancelled leaves it
+        here, to be replaced (or disposed of, if it was retired meanwhile)."""
         error = _exception(exchange)  # retrieved here even when the caller is gone
         if child.exchange is not exchange:
             return
@@ -476,11 +477,8 @@ class ProcPool:
         if child.retired:
             self._dispose(child)
             return
-        if exchange.cancelled() or error is not None:
-            self._retire(child, "died", error=repr(error))
-            self._dispatch()
-        else:
-            self._release(child)
+        self._retire(child, "died", error=repr(error))
+        self._dispatch()
 
     # ---- starting and replacing children ---------------------------------------------
 
